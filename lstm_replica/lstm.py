@@ -1,0 +1,381 @@
+r"""``lstm_replica.LSTM``: a hand-written, drop-in replica of ``torch.nn.LSTM``.
+
+Same constructor, parameters, state_dict keys, initialisation and forward
+signature as ``nn.LSTM``; the computation is the native CPU path of
+aten/src/ATen/native/RNN.cpp written out in tensor ops (see :mod:`cell` and
+:mod:`layers`), so on that path it is bitwise identical, gradients included.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import TYPE_CHECKING, overload
+
+import torch
+from torch import Tensor, nn
+from torch.nn import init
+from torch.nn.utils.rnn import PackedSequence
+
+from lstm_replica.cell import CellWeights, Hidden
+from lstm_replica.layers import NativeRecurrence, layer_stack
+from lstm_replica.transfer import copy_parameters, require_same_config
+
+if TYPE_CHECKING:
+    from typing import Self
+
+
+def _permute(t: Tensor, permutation: Tensor | None, dim: int = 1) -> Tensor:
+    return t if permutation is None else t.index_select(dim, permutation)
+
+
+class LSTM(nn.Module):
+    r"""Multi-layer LSTM, a drop-in for ``torch.nn.LSTM``.
+
+    For each layer and time step, with gates stacked in the order i, f, g, o:
+
+    .. math::
+        \begin{array}{ll}
+            i_t = \sigma(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi}) \\
+            f_t = \sigma(W_{if} x_t + b_{if} + W_{hf} h_{t-1} + b_{hf}) \\
+            g_t = \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg}) \\
+            o_t = \sigma(W_{io} x_t + b_{io} + W_{ho} h_{t-1} + b_{ho}) \\
+            c_t = f_t \odot c_{t-1} + i_t \odot g_t \\
+            h_t = o_t \odot \tanh(c_t) \\
+            h_t = W_{hr} h_t \quad \text{(only with proj\_size > 0)}
+        \end{array}
+
+    :math:`\sigma` is the logistic sigmoid and :math:`\odot` the element-wise
+    product. There are two bias vectors, ``b_ih`` and ``b_hh``, both added.
+    Layer :math:`l \ge 1` takes the previous layer's :math:`h_t` (both
+    directions concatenated, forward first), with dropout in training mode.
+
+    Shape glossary:
+        N = batch size, L = sequence length, D = 2 if bidirectional else 1,
+        H_in = input_size, H_cell = hidden_size,
+        H_out = proj_size if proj_size > 0 else hidden_size.
+
+    Inputs ``input, (h_0, c_0)``:
+        input: ``(L, N, H_in)``, or ``(N, L, H_in)`` with ``batch_first``,
+        ``(L, H_in)`` unbatched, or a ``PackedSequence``.
+        h_0: ``(D*num_layers, N, H_out)`` (``(D*num_layers, H_out)`` unbatched).
+        c_0: ``(D*num_layers, N, H_cell)`` (``(D*num_layers, H_cell)`` unbatched).
+        Zeros when ``hx`` is None.
+
+    Outputs ``output, (h_n, c_n)``:
+        output: ``(L, N, D*H_out)`` (``(N, L, D*H_out)`` with ``batch_first``,
+        ``(L, D*H_out)`` unbatched, packed for packed input).
+        h_n, c_n: the final states, shaped as h_0 and c_0.
+
+    Parameters (``k`` the layer, ``_reverse`` appended for the reverse direction):
+        weight_ih_l{k}: ``(4*H_cell, H_in)`` for k = 0, ``(4*H_cell, D*H_out)`` after;
+        weight_hh_l{k}: ``(4*H_cell, H_out)``; bias_ih_l{k}, bias_hh_l{k}: ``(4*H_cell,)``;
+        weight_hr_l{k}: ``(H_out, H_cell)`` when proj_size > 0.
+        All drawn from U(-1/sqrt(H_cell), 1/sqrt(H_cell)) in registration order,
+        so the same seed gives the same weights as ``nn.LSTM``.
+    """
+
+    input_size: int
+    hidden_size: int
+    num_layers: int
+    bias: bool
+    batch_first: bool
+    dropout: float
+    bidirectional: bool
+    proj_size: int
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        factory_kwargs = {"device": device, "dtype": dtype}
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.proj_size = proj_size
+        _validate_config(input_size, hidden_size, num_layers, bias, batch_first, dropout, proj_size)
+
+        num_directions = 2 if bidirectional else 1
+        gate_size = 4 * hidden_size
+        real_hidden_size = proj_size if proj_size > 0 else hidden_size
+        self._flat_weights_names: list[str] = []
+        self._all_weights: list[list[str]] = []
+        for layer in range(num_layers):
+            for direction in range(num_directions):
+                layer_input_size = input_size if layer == 0 else real_hidden_size * num_directions
+                suffix = "_reverse" if direction == 1 else ""
+                shapes = {
+                    f"weight_ih_l{layer}{suffix}": (gate_size, layer_input_size),
+                    f"weight_hh_l{layer}{suffix}": (gate_size, real_hidden_size),
+                }
+                if bias:
+                    shapes[f"bias_ih_l{layer}{suffix}"] = (gate_size,)
+                    shapes[f"bias_hh_l{layer}{suffix}"] = (gate_size,)
+                if proj_size > 0:
+                    shapes[f"weight_hr_l{layer}{suffix}"] = (proj_size, hidden_size)
+                for name, shape in shapes.items():
+                    setattr(self, name, nn.Parameter(torch.empty(shape, **factory_kwargs)))
+                self._flat_weights_names.extend(shapes)
+                self._all_weights.append(list(shapes))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Draw every parameter from U(-k, k), k = 1/sqrt(hidden_size), as ``nn.LSTM``."""
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for weight in self.parameters():
+            init.uniform_(weight, -stdv, stdv)
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        """The parameters grouped per layer and direction, as ``nn.LSTM.all_weights``."""
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
+    def cell_weights(self) -> list[CellWeights]:
+        """The weights of every layer and direction, read from the attributes now.
+
+        Read on every forward (never cached), so ``.to()``, weight tying and
+        ``torch.nn.utils.parametrize`` behave as with ``nn.LSTM``.
+        """
+        weights = []
+        for names in self._all_weights:
+            tensors = {name.split("_l")[0]: getattr(self, name) for name in names}
+            weights.append(
+                CellWeights(
+                    tensors["weight_ih"],
+                    tensors["weight_hh"],
+                    tensors.get("bias_ih"),
+                    tensors.get("bias_hh"),
+                    tensors.get("weight_hr"),
+                )
+            )
+        return weights
+
+    def extra_repr(self) -> str:
+        s = "{input_size}, {hidden_size}"
+        if self.proj_size != 0:
+            s += ", proj_size={proj_size}"
+        if self.num_layers != 1:
+            s += ", num_layers={num_layers}"
+        if self.bias is not True:
+            s += ", bias={bias}"
+        if self.batch_first is not False:
+            s += ", batch_first={batch_first}"
+        if self.dropout != 0:
+            s += ", dropout={dropout}"
+        if self.bidirectional is not False:
+            s += ", bidirectional={bidirectional}"
+        return s.format(**self.__dict__)
+
+    @overload
+    def forward(self, input: Tensor, hx: Hidden | None = None) -> tuple[Tensor, Hidden]: ...
+
+    @overload
+    def forward(self, input: PackedSequence, hx: Hidden | None = None) -> tuple[PackedSequence, Hidden]: ...
+
+    def forward(
+        self, input: Tensor | PackedSequence, hx: Hidden | None = None
+    ) -> tuple[Tensor | PackedSequence, Hidden]:
+        """Run the LSTM; see the class docstring for shapes."""
+        weights = self.cell_weights()
+        num_directions = 2 if self.bidirectional else 1
+        real_hidden_size = self.proj_size if self.proj_size > 0 else self.hidden_size
+        if isinstance(input, PackedSequence):
+            data, batch_sizes, sorted_indices, unsorted_indices = input
+            max_batch_size = int(batch_sizes[0])
+            if hx is None:
+                hx = self._zero_state(data, max_batch_size, num_directions, real_hidden_size)
+            else:
+                hx = (_permute(hx[0], sorted_indices), _permute(hx[1], sorted_indices))
+            self._check_packed_hidden(hx)
+            recurrences = [NativeRecurrence(w) for w in weights]
+            output, h_n, c_n = layer_stack(
+                data, batch_sizes.tolist(), hx[0], hx[1], recurrences,
+                self.num_layers, self.bidirectional, self.dropout, self.training,
+            )  # fmt: skip
+            packed = PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices)
+            return packed, (_permute(h_n, unsorted_indices), _permute(c_n, unsorted_indices))
+
+        if input.dim() not in (2, 3):
+            msg = f"LSTM: Expected input to be 2D or 3D, got {input.dim()}D instead"
+            raise ValueError(msg)
+        is_batched = input.dim() == 3
+        batch_dim = 0 if self.batch_first else 1
+        if not is_batched:
+            input = input.unsqueeze(batch_dim)
+        max_batch_size = input.size(0) if self.batch_first else input.size(1)
+        if hx is None:
+            hx = self._zero_state(input, max_batch_size, num_directions, real_hidden_size)
+        else:
+            expected_dim = 3 if is_batched else 2
+            if hx[0].dim() != expected_dim or hx[1].dim() != expected_dim:
+                kind = "batched 3-D" if is_batched else "unbatched 2-D"
+                msg = (
+                    f"For {kind} input, hx and cx should also be {expected_dim}-D "
+                    f"but got ({hx[0].dim()}-D, {hx[1].dim()}-D) tensors"
+                )
+                raise RuntimeError(msg)
+            if not is_batched:
+                hx = (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
+        self._check_forward_args(input, hx, max_batch_size)
+        self._check_devices(input, hx, weights)
+
+        x = input.transpose(0, 1) if self.batch_first else input  # (L, N, H_in)
+        recurrences = [NativeRecurrence(w) for w in weights]
+        output, h_n, c_n = layer_stack(
+            x, None, hx[0], hx[1], recurrences,
+            self.num_layers, self.bidirectional, self.dropout, self.training,
+        )  # fmt: skip
+        if self.batch_first:
+            output = output.transpose(0, 1)  # (N, L, D*H_out)
+        if not is_batched:
+            return output.squeeze(batch_dim), (h_n.squeeze(1), c_n.squeeze(1))
+        return output, (h_n, c_n)
+
+    def _zero_state(self, like: Tensor, batch: int, num_directions: int, real_hidden_size: int) -> Hidden:
+        layers = self.num_layers * num_directions
+        h_zeros = torch.zeros(layers, batch, real_hidden_size, dtype=like.dtype, device=like.device)
+        c_zeros = torch.zeros(layers, batch, self.hidden_size, dtype=like.dtype, device=like.device)
+        return h_zeros, c_zeros
+
+    def _check_forward_args(self, input: Tensor, hx: Hidden, batch: int) -> None:
+        weight_dtype = self.weight_ih_l0.dtype
+        if input.dtype != weight_dtype and not torch._C._is_any_autocast_enabled():
+            msg = (
+                f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight_dtype}). "
+                f"Convert input: input.to({weight_dtype}), or convert model: model.to({input.dtype})"
+            )
+            raise ValueError(msg)
+        if input.dim() != 3:
+            msg = f"input must have 3 dimensions, got {input.dim()}"
+            raise RuntimeError(msg)
+        if self.input_size != input.size(-1):
+            msg = f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {input.size(-1)}"
+            raise RuntimeError(msg)
+        layers = self.num_layers * (2 if self.bidirectional else 1)
+        real_hidden_size = self.proj_size if self.proj_size > 0 else self.hidden_size
+        for index, (state, width) in enumerate(zip(hx, (real_hidden_size, self.hidden_size), strict=True)):
+            expected = (layers, batch, width)
+            if state.size() != expected:
+                msg = f"Expected hidden[{index}] size {expected}, got {list(state.size())}"
+                raise RuntimeError(msg)
+
+    def _check_packed_hidden(self, hx: Hidden) -> None:
+        layers = self.num_layers * (2 if self.bidirectional else 1)
+        for index, (state, name) in enumerate(zip(hx, ("h_0", "c_0"), strict=True)):
+            if state.dim() != 3:
+                msg = f"For batched 3-D input, hx[{index}] ({name}) should be 3-D but got {state.dim()}-D tensor"
+                raise RuntimeError(msg)
+            if state.size(0) != layers:
+                msg = (
+                    f"Expected {name} size(0) to be {layers} (num_layers * num_directions), "
+                    f"but got {state.size(0)}"
+                )
+                raise RuntimeError(msg)
+
+    @staticmethod
+    def _check_devices(input: Tensor, hx: Hidden, weights: list[CellWeights]) -> None:
+        for w in weights:
+            for t in w:
+                if t is not None and t.device != input.device:
+                    msg = (
+                        "Input and parameter tensors are not at the same device, "
+                        f"found input tensor at {input.device} and parameter tensor at {t.device}"
+                    )
+                    raise RuntimeError(msg)
+        for t in hx:
+            if t.device != input.device:
+                msg = (
+                    "Input and hidden tensors are not at the same device, "
+                    f"found input tensor at {input.device} and hidden tensor at {t.device}"
+                )
+                raise RuntimeError(msg)
+
+    @classmethod
+    def from_torch(cls, module: nn.LSTM) -> Self:
+        """A replica with the configuration and a copy of the weights of ``module``."""
+        require_same_config(module, nn.LSTM)
+        replica = cls(**lstm_config(module), device="meta", dtype=module.weight_ih_l0.dtype)
+        replica = replica.to_empty(device=module.weight_ih_l0.device)
+        copy_parameters(module, replica, replica._flat_weights_names)
+        replica.train(module.training)
+        return replica
+
+    def to_torch(self) -> nn.LSTM:
+        """An ``nn.LSTM`` with this configuration and a copy of these weights."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the dropout / num_layers=1 advisory
+            module = nn.LSTM(**lstm_config(self), device="meta", dtype=self.weight_ih_l0.dtype)
+        module = module.to_empty(device=self.weight_ih_l0.device)
+        copy_parameters(self, module, self._flat_weights_names)
+        module.train(self.training)
+        return module
+
+
+def lstm_config(module: nn.Module) -> dict[str, object]:
+    """The constructor arguments of an ``nn.LSTM`` or replica ``LSTM``, device and dtype aside."""
+    return {
+        "input_size": module.input_size,
+        "hidden_size": module.hidden_size,
+        "num_layers": module.num_layers,
+        "bias": module.bias,
+        "batch_first": module.batch_first,
+        "dropout": module.dropout,
+        "bidirectional": module.bidirectional,
+        "proj_size": module.proj_size,
+    }
+
+
+def _validate_config(
+    input_size: int,
+    hidden_size: int,
+    num_layers: int,
+    bias: bool,
+    batch_first: bool,
+    dropout: float,
+    proj_size: int,
+) -> None:
+    """``nn.RNNBase.__init__``'s checks, in its order, with its exception types."""
+    if not isinstance(dropout, numbers.Number) or not 0 <= dropout <= 1 or isinstance(dropout, bool):
+        msg = "dropout should be a number in range [0, 1] representing the probability of an element being zeroed"
+        raise ValueError(msg)
+    if dropout > 0 and num_layers == 1:
+        warnings.warn(
+            "dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
+            f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
+            stacklevel=3,
+        )
+    for name, value in (("bias", bias), ("batch_first", batch_first)):
+        if not isinstance(value, bool):
+            msg = f"{name} should be of type bool, got: {type(value).__name__}"
+            raise TypeError(msg)
+    for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+        if not isinstance(value, int):
+            msg = f"{name} should be of type int, got: {type(value).__name__}"
+            raise TypeError(msg)
+        if value <= 0:
+            msg = f"{name} must be greater than zero"
+            raise ValueError(msg)
+    if num_layers <= 0:
+        msg = "num_layers must be greater than zero"
+        raise ValueError(msg)
+    if proj_size < 0:
+        msg = "proj_size should be a positive integer or zero to disable projections"
+        raise ValueError(msg)
+    if proj_size >= hidden_size:
+        msg = "proj_size has to be smaller than hidden_size"
+        raise ValueError(msg)
