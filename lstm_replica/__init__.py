@@ -7,15 +7,20 @@ parameters, state_dict keys and initialisation); ``LSTMClassifier`` adds the
 
 from lstm_replica.cell import CellWeights, input_projection, lstm_cell_step, lstm_step
 from lstm_replica.classifier import LSTMClassifier, top_layer_state
+from lstm_replica.layers import CellRecurrence, NativeRecurrence, Recurrence, layer_stack
 from lstm_replica.lstm import LSTM
 from lstm_replica.lstm_cell import LSTMCell
 
 __all__ = [
     "LSTM",
+    "CellRecurrence",
     "CellWeights",
     "LSTMCell",
     "LSTMClassifier",
+    "NativeRecurrence",
+    "Recurrence",
     "input_projection",
+    "layer_stack",
     "lstm_cell_step",
     "lstm_step",
     "top_layer_state",

@@ -18,7 +18,7 @@ H_in layer input features, H_out width of h_t, H_cell width of c_t.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -52,6 +52,23 @@ class NativeRecurrence:
 
     def step(self, x_t: Tensor, hidden: Hidden) -> Hidden:
         return lstm_step(x_t, hidden, self.weights)
+
+
+@dataclass(frozen=True)
+class CellRecurrence:
+    """A step-at-a-time cell (``nn.LSTMCell``'s call signature) driven by the layer loops.
+
+    Nothing is hoisted: each step hands the raw ``x_t`` of shape ``(N, H_in)``
+    to ``cell(x_t, (h, c))``, which returns ``(h_t, c_t)``.
+    """
+
+    cell: Callable[[Tensor, Hidden], Hidden]
+
+    def project(self, x: Tensor) -> Tensor:
+        return x
+
+    def step(self, x_t: Tensor, hidden: Hidden) -> Hidden:
+        return self.cell(x_t, hidden)
 
 
 def _scan(steps: Sequence[Tensor], hidden: Hidden, rec: Recurrence) -> tuple[list[Tensor], Hidden]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, overload
 
 import torch
@@ -19,7 +20,7 @@ from torch.nn import init
 from torch.nn.utils.rnn import PackedSequence
 
 from lstm_replica.cell import CellWeights, Hidden
-from lstm_replica.layers import NativeRecurrence, layer_stack
+from lstm_replica.layers import NativeRecurrence, Recurrence, layer_stack
 from lstm_replica.transfer import copy_parameters, require_same_config
 
 if TYPE_CHECKING:
@@ -191,7 +192,19 @@ class LSTM(nn.Module):
         self, input: Tensor | PackedSequence, hx: Hidden | None = None
     ) -> tuple[Tensor | PackedSequence, Hidden]:
         """Run the LSTM; see the class docstring for shapes."""
-        weights = self.cell_weights()
+        return self.forward_with([NativeRecurrence(w) for w in self.cell_weights()], input, hx)
+
+    def forward_with(
+        self, recurrences: Sequence[Recurrence], input: Tensor | PackedSequence, hx: Hidden | None = None
+    ) -> tuple[Tensor | PackedSequence, Hidden]:
+        """Run this module's configuration with the given recurrences in place of its own.
+
+        ``recurrences`` holds one :class:`~lstm_replica.layers.Recurrence` per
+        layer and direction in ``nn.LSTM``'s order. Everything around the cells
+        (checks, zero states, packing and sorting, ``batch_first``, unbatched
+        input, inter-layer dropout) is this module's, so a researcher's cell
+        plugged in here differs from the replica in the cell alone.
+        """
         num_directions = 2 if self.bidirectional else 1
         real_hidden_size = self.proj_size if self.proj_size > 0 else self.hidden_size
         if isinstance(input, PackedSequence):
@@ -202,7 +215,6 @@ class LSTM(nn.Module):
             else:
                 hx = (_permute(hx[0], sorted_indices), _permute(hx[1], sorted_indices))
             self._check_packed_hidden(hx)
-            recurrences = [NativeRecurrence(w) for w in weights]
             output, h_n, c_n = layer_stack(
                 data, batch_sizes.tolist(), hx[0], hx[1], recurrences,
                 self.num_layers, self.bidirectional, self.dropout, self.training,
@@ -232,10 +244,9 @@ class LSTM(nn.Module):
             if not is_batched:
                 hx = (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
         self._check_forward_args(input, hx, max_batch_size)
-        self._check_devices(input, hx, weights)
+        self._check_devices(input, hx)
 
         x = input.transpose(0, 1) if self.batch_first else input  # (L, N, H_in)
-        recurrences = [NativeRecurrence(w) for w in weights]
         output, h_n, c_n = layer_stack(
             x, None, hx[0], hx[1], recurrences,
             self.num_layers, self.bidirectional, self.dropout, self.training,
@@ -287,11 +298,9 @@ class LSTM(nn.Module):
                 )
                 raise RuntimeError(msg)
 
-    @staticmethod
-    def _check_devices(input: Tensor, hx: Hidden, weights: list[CellWeights]) -> None:
-        for w in weights:
-            for t in w:
-                if t is not None and t.device != input.device:
+    def _check_devices(self, input: Tensor, hx: Hidden) -> None:
+        for t in self.parameters():
+            if t.device != input.device:
                     msg = (
                         "Input and parameter tensors are not at the same device, "
                         f"found input tensor at {input.device} and parameter tensor at {t.device}"

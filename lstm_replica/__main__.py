@@ -1,0 +1,7 @@
+"""``python -m lstm_replica`` runs the ``lstm-replica`` command line."""
+
+import sys
+
+from lstm_replica.cli import main
+
+sys.exit(main())
