@@ -116,9 +116,7 @@ def _hidden_concat(hiddens: Sequence[Hidden]) -> Hidden:
     return torch.cat([h for h, _ in hiddens], 0), torch.cat([c for _, c in hiddens], 0)
 
 
-def packed_layer(
-    data: Tensor, batch_sizes: Sequence[int], hidden: Hidden, rec: Recurrence
-) -> tuple[Tensor, Hidden]:
+def packed_layer(data: Tensor, batch_sizes: Sequence[int], hidden: Hidden, rec: Recurrence) -> tuple[Tensor, Hidden]:
     """Forward direction over packed data ``(T, H_in) -> (T, H_out)``.
 
     ``batch_sizes`` is non-increasing; when it shrinks, the rows of the

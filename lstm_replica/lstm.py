@@ -292,20 +292,17 @@ class LSTM(nn.Module):
                 msg = f"For batched 3-D input, hx[{index}] ({name}) should be 3-D but got {state.dim()}-D tensor"
                 raise RuntimeError(msg)
             if state.size(0) != layers:
-                msg = (
-                    f"Expected {name} size(0) to be {layers} (num_layers * num_directions), "
-                    f"but got {state.size(0)}"
-                )
+                msg = f"Expected {name} size(0) to be {layers} (num_layers * num_directions), but got {state.size(0)}"
                 raise RuntimeError(msg)
 
     def _check_devices(self, input: Tensor, hx: Hidden) -> None:
         for t in self.parameters():
             if t.device != input.device:
-                    msg = (
-                        "Input and parameter tensors are not at the same device, "
-                        f"found input tensor at {input.device} and parameter tensor at {t.device}"
-                    )
-                    raise RuntimeError(msg)
+                msg = (
+                    "Input and parameter tensors are not at the same device, "
+                    f"found input tensor at {input.device} and parameter tensor at {t.device}"
+                )
+                raise RuntimeError(msg)
         for t in hx:
             if t.device != input.device:
                 msg = (
