@@ -1,0 +1,1 @@
+"""The parity suite: lstm_replica against torch.nn, bitwise where the reference is deterministic."""
