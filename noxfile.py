@@ -1,0 +1,33 @@
+"""nox sessions for lstm-replica: tests and lint by default; bench and cuda on request."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "lint"]
+
+# The CPU build of torch, pinned here as in README.md; the package itself asks for a range.
+TORCH = "torch==2.13.0"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the parity suite (CPU; CUDA tests skip without a GPU)."""
+    session.install(TORCH, "-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff lint and format check."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def cuda(session: nox.Session) -> None:
+    """Run only the CUDA-marked parity tests (needs a GPU and a CUDA build of torch)."""
+    session.install("torch", "-e", ".[test]")
+    session.run("pytest", "-m", "cuda", *session.posargs)
