@@ -12,7 +12,9 @@ import sys
 from collections.abc import Sequence
 
 # subcommand name -> module that registers it
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {
+    "explain": "lstm_replica.explain",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
