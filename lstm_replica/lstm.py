@@ -101,6 +101,7 @@ class LSTM(nn.Module):
     ) -> None:
         factory_kwargs = {"device": device, "dtype": dtype}
         super().__init__()
+        _validate_config(input_size, hidden_size, num_layers, bias, batch_first, dropout, proj_size)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -109,7 +110,6 @@ class LSTM(nn.Module):
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
         self.proj_size = proj_size
-        _validate_config(input_size, hidden_size, num_layers, bias, batch_first, dropout, proj_size)
 
         num_directions = 2 if bidirectional else 1
         gate_size = 4 * hidden_size
@@ -213,8 +213,17 @@ class LSTM(nn.Module):
             if hx is None:
                 hx = self._zero_state(data, max_batch_size, num_directions, real_hidden_size)
             else:
-                hx = (_permute(hx[0], sorted_indices), _permute(hx[1], sorted_indices))
-            self._check_packed_hidden(hx)
+                if sorted_indices is not None:  # nn.LSTM.permute_hidden, before any check
+                    hx = (
+                        _permute(_state(hx, 0, "LSTM"), sorted_indices),
+                        _permute(_state(hx, 1, "LSTM"), sorted_indices),
+                    )
+                _check_pair(hx, "LSTM")
+                self._check_packed_hidden(hx)
+            self._check_input(data, 2, RuntimeError)
+            self._check_hidden_size(hx, max_batch_size)
+            self._check_devices(data, hx)
+            _check_state_dtypes(hx, self.weight_ih_l0.dtype, "LSTM")
             output, h_n, c_n = layer_stack(
                 data, batch_sizes.tolist(), hx[0], hx[1], recurrences,
                 self.num_layers, self.bidirectional, self.dropout, self.training,
@@ -222,6 +231,9 @@ class LSTM(nn.Module):
             packed = PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices)
             return packed, (_permute(h_n, unsorted_indices), _permute(c_n, unsorted_indices))
 
+        if not isinstance(input, Tensor):
+            msg = f"LSTM: Expected input to be a Tensor or a PackedSequence, got {type(input).__name__}"
+            raise AttributeError(msg)  # noqa: TRY004 -- what nn.LSTM's input.dim() raises
         if input.dim() not in (2, 3):
             msg = f"LSTM: Expected input to be 2D or 3D, got {input.dim()}D instead"
             raise ValueError(msg)
@@ -230,21 +242,26 @@ class LSTM(nn.Module):
         if not is_batched:
             input = input.unsqueeze(batch_dim)
         max_batch_size = input.size(0) if self.batch_first else input.size(1)
+        given = hx
         if hx is None:
             hx = self._zero_state(input, max_batch_size, num_directions, real_hidden_size)
         else:
+            h_0, c_0 = _state(hx, 0, "LSTM"), _state(hx, 1, "LSTM")
             expected_dim = 3 if is_batched else 2
-            if hx[0].dim() != expected_dim or hx[1].dim() != expected_dim:
+            if h_0.dim() != expected_dim or c_0.dim() != expected_dim:
                 kind = "batched 3-D" if is_batched else "unbatched 2-D"
                 msg = (
                     f"For {kind} input, hx and cx should also be {expected_dim}-D "
-                    f"but got ({hx[0].dim()}-D, {hx[1].dim()}-D) tensors"
+                    f"but got ({h_0.dim()}-D, {c_0.dim()}-D) tensors"
                 )
                 raise RuntimeError(msg)
-            if not is_batched:
-                hx = (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
-        self._check_forward_args(input, hx, max_batch_size)
+            hx = (h_0, c_0) if is_batched else (h_0.unsqueeze(1), c_0.unsqueeze(1))
+        self._check_input(input, 3, ValueError)
+        self._check_hidden_size(hx, max_batch_size)
+        if given is not None:
+            _check_pair(given, "LSTM")
         self._check_devices(input, hx)
+        _check_state_dtypes(hx, self.weight_ih_l0.dtype, "LSTM")
 
         x = input.transpose(0, 1) if self.batch_first else input  # (L, N, H_in)
         output, h_n, c_n = layer_stack(
@@ -263,20 +280,35 @@ class LSTM(nn.Module):
         c_zeros = torch.zeros(layers, batch, self.hidden_size, dtype=like.dtype, device=like.device)
         return h_zeros, c_zeros
 
-    def _check_forward_args(self, input: Tensor, hx: Hidden, batch: int) -> None:
+    def _check_input(self, input: Tensor, expected_dim: int, dtype_error: type[Exception]) -> None:
+        """``nn.RNNBase.check_input``: dtype, rank and feature count of padded input or packed data.
+
+        ``nn.LSTM`` raises ValueError for the dtype of padded input; packed input
+        skips its Python checks and fails in ATen's first matrix product, a
+        RuntimeError, so the caller names the type.
+        """
         weight_dtype = self.weight_ih_l0.dtype
         if input.dtype != weight_dtype and not torch._C._is_any_autocast_enabled():
             msg = (
                 f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight_dtype}). "
                 f"Convert input: input.to({weight_dtype}), or convert model: model.to({input.dtype})"
             )
-            raise ValueError(msg)
-        if input.dim() != 3:
-            msg = f"input must have 3 dimensions, got {input.dim()}"
+            raise dtype_error(msg)
+        if input.dim() != expected_dim:
+            msg = f"input must have {expected_dim} dimensions, got {input.dim()}"
             raise RuntimeError(msg)
         if self.input_size != input.size(-1):
             msg = f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {input.size(-1)}"
             raise RuntimeError(msg)
+
+    def _check_hidden_size(self, hx: Hidden, batch: int) -> None:
+        """h_0 ``(D*num_layers, N, H_out)`` and c_0 ``(D*num_layers, N, H_cell)``, as ``nn.LSTM.check_forward_args``.
+
+        Packed input skips that check in ``nn.LSTM``; ATen then fails with a
+        RuntimeError (a broadcast error, ``"Expected more hidden states in
+        stacked_rnn"`` or ``"got an incorrect number of RNN parameters"``), or
+        silently broadcasts a c_0 of batch 1. The replica refuses all of these here.
+        """
         layers = self.num_layers * (2 if self.bidirectional else 1)
         real_hidden_size = self.proj_size if self.proj_size > 0 else self.hidden_size
         for index, (state, width) in enumerate(zip(hx, (real_hidden_size, self.hidden_size), strict=True)):
@@ -286,16 +318,14 @@ class LSTM(nn.Module):
                 raise RuntimeError(msg)
 
     def _check_packed_hidden(self, hx: Hidden) -> None:
-        layers = self.num_layers * (2 if self.bidirectional else 1)
+        """ATen's first read of a packed call's states, ``hx[i].size(2)``: an IndexError under 3-D."""
         for index, (state, name) in enumerate(zip(hx, ("h_0", "c_0"), strict=True)):
-            if state.dim() != 3:
-                msg = f"For batched 3-D input, hx[{index}] ({name}) should be 3-D but got {state.dim()}-D tensor"
-                raise RuntimeError(msg)
-            if state.size(0) != layers:
-                msg = f"Expected {name} size(0) to be {layers} (num_layers * num_directions), but got {state.size(0)}"
-                raise RuntimeError(msg)
+            if state.dim() < 3:
+                msg = f"For packed input, expected hx[{index}] ({name}) to be 3-D, got a {state.dim()}-D tensor"
+                raise IndexError(msg)
 
     def _check_devices(self, input: Tensor, hx: Hidden) -> None:
+        """ATen's ``check_attributes``: input, parameters and states on one device (RuntimeError)."""
         for t in self.parameters():
             if t.device != input.device:
                 msg = (
@@ -355,9 +385,23 @@ def _validate_config(
     dropout: float,
     proj_size: int,
 ) -> None:
-    """``nn.RNNBase.__init__``'s checks, in its order, with its exception types."""
+    """``nn.RNNBase.__init__``'s checks in its order, with its exception types.
+
+    Each message says what was expected and what came. Beyond the explicit
+    checks, ``nn.LSTM`` fails on ``float(dropout)``, on ``range(num_layers)``
+    and on ``torch.empty`` of the projection shapes; those are checked here at
+    the same point of the order, with the same exception types.
+    """
+    try:
+        float(dropout)
+    except (TypeError, ValueError) as error:
+        msg = f"dropout should be a number in range [0, 1], got {dropout!r} ({type(dropout).__name__})"
+        raise type(error)(msg) from error
     if not isinstance(dropout, numbers.Number) or not 0 <= dropout <= 1 or isinstance(dropout, bool):
-        msg = "dropout should be a number in range [0, 1] representing the probability of an element being zeroed"
+        msg = (
+            "dropout should be a number in range [0, 1] representing the probability of an element being zeroed, "
+            f"got {dropout!r} ({type(dropout).__name__})"
+        )
         raise ValueError(msg)
     if dropout > 0 and num_layers == 1:
         warnings.warn(
@@ -374,14 +418,102 @@ def _validate_config(
             msg = f"{name} should be of type int, got: {type(value).__name__}"
             raise TypeError(msg)
         if value <= 0:
-            msg = f"{name} must be greater than zero"
+            msg = f"{name} must be greater than zero, got {value}"
             raise ValueError(msg)
+    if not _compares_with_int(num_layers):
+        msg = f"num_layers should be of type int, got: {type(num_layers).__name__}"
+        raise TypeError(msg)
     if num_layers <= 0:
-        msg = "num_layers must be greater than zero"
+        msg = f"num_layers must be greater than zero, got {num_layers}"
         raise ValueError(msg)
+    if not _compares_with_int(proj_size):
+        msg = f"proj_size should be of type int, got: {type(proj_size).__name__}"
+        raise TypeError(msg)
     if proj_size < 0:
-        msg = "proj_size should be a positive integer or zero to disable projections"
+        msg = f"proj_size should be a positive integer or zero to disable projections, got {proj_size}"
         raise ValueError(msg)
     if proj_size >= hidden_size:
-        msg = "proj_size has to be smaller than hidden_size"
+        msg = f"proj_size has to be smaller than hidden_size, got proj_size={proj_size} and hidden_size={hidden_size}"
         raise ValueError(msg)
+    try:
+        range(num_layers)
+    except TypeError as error:
+        msg = f"num_layers should be of type int, got: {type(num_layers).__name__} ({num_layers!r})"
+        raise TypeError(msg) from error
+    if proj_size > 0:
+        try:
+            torch.empty((4 * hidden_size, proj_size), device="meta")
+            torch.empty((proj_size, hidden_size), device="meta")
+        except TypeError as error:
+            msg = f"proj_size should be of type int, got: {type(proj_size).__name__} ({proj_size!r})"
+            raise TypeError(msg) from error
+
+
+def _compares_with_int(value: object) -> bool:
+    """Whether ``value <= 0`` works, as ``nn.RNNBase.__init__`` evaluates it (a TypeError otherwise)."""
+    try:
+        value <= 0  # noqa: B015
+    except TypeError:
+        return False
+    return True
+
+
+def _describe(hx: object) -> str:
+    if isinstance(hx, Tensor):
+        return f"a Tensor of shape {list(hx.shape)}"
+    if isinstance(hx, (tuple, list)):
+        return f"a {type(hx).__name__} of {len(hx)} elements ({', '.join(type(t).__name__ for t in hx)})"
+    return f"a {type(hx).__name__}"
+
+
+def _state(hx: object, index: int, owner: str) -> Tensor:
+    """``hx[index]``, read as ``nn.LSTM`` / ``nn.LSTMCell`` read it, failing with the type they fail with.
+
+    Indexing fails with TypeError, IndexError or KeyError; a state that is not a
+    Tensor fails on their ``.dim()``, an AttributeError.
+    """
+    try:
+        state = hx[index]  # type: ignore[index]
+    except (TypeError, IndexError, KeyError) as error:
+        msg = f"{owner}: Expected hx to be a tuple (h_0, c_0) of Tensors, got {_describe(hx)}"
+        raise type(error)(msg) from error
+    if not isinstance(state, Tensor):
+        msg = f"{owner}: Expected hx[{index}] to be a Tensor, got {type(state).__name__}"
+        raise AttributeError(msg)  # noqa: TRY004 -- what their state.dim() raises
+    return state
+
+
+def _check_pair(hx: object, owner: str) -> None:
+    """What ATen's argument parser and ``"expects two hidden states"`` check refuse.
+
+    Not a tuple or list of Tensors: TypeError; not two of them: RuntimeError.
+    ``nn.LSTM`` skips this for unbatched input (it rebuilds ``hx`` from
+    ``hx[0]`` and ``hx[1]``, dropping extras); the replica refuses there too.
+    """
+    if not isinstance(hx, (tuple, list)) or not all(isinstance(t, Tensor) for t in hx):
+        msg = f"{owner}: Expected hx to be a tuple (h_0, c_0) of Tensors, got {_describe(hx)}"
+        raise TypeError(msg)
+    if len(hx) != 2:
+        msg = f"{owner}: Expected hx to hold two states (h_0, c_0), got {len(hx)}"
+        raise RuntimeError(msg)
+
+
+def _check_state_dtypes(hx: Hidden, weight_dtype: torch.dtype, owner: str) -> None:
+    """States in the weights' dtype (RuntimeError), as ATen's matrix products require.
+
+    h_0 of another dtype always fails in ATen (``"mat1 and mat2 must have the
+    same dtype"``). c_0 enters only element-wise products: ATen fails only
+    once the promoted state reaches a matrix product and otherwise silently
+    returns promoted outputs (c_0 float64 into a float32 module, one step);
+    the replica refuses a c_0 that would promote, and accepts one that would
+    not (float16 into float32), as ATen computes both.
+    """
+    if torch._C._is_any_autocast_enabled():
+        return
+    h_0, c_0 = hx
+    if h_0.dtype != weight_dtype:
+        msg = f"{owner}: Expected hx[0] (h_0) of dtype {weight_dtype}, the weights' dtype, got {h_0.dtype}"
+        raise RuntimeError(msg)
+    if torch.promote_types(c_0.dtype, weight_dtype) != weight_dtype:
+        msg = f"{owner}: Expected hx[1] (c_0) of dtype {weight_dtype}, the weights' dtype, got {c_0.dtype}"
+        raise RuntimeError(msg)

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.nn import init
 
 from lstm_replica.cell import CellWeights, Hidden, lstm_cell_step
+from lstm_replica.lstm import _check_pair, _check_state_dtypes, _describe, _state
 from lstm_replica.transfer import copy_parameters, require_same_config
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class LSTMCell(nn.Module):
     ) -> None:
         factory_kwargs = {"device": device, "dtype": dtype}
         super().__init__()
+        _validate_cell_config(input_size, hidden_size)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
@@ -84,11 +86,23 @@ class LSTMCell(nn.Module):
 
     def forward(self, input: Tensor, hx: Hidden | None = None) -> Hidden:
         """One step: ``input (N, H_in)``, ``hx = (h, c)`` each ``(N, H)``; 1-D unbatched."""
+        if not isinstance(input, Tensor):
+            msg = f"LSTMCell: Expected input to be a Tensor, got {type(input).__name__}"
+            raise AttributeError(msg)  # noqa: TRY004 -- what nn.LSTMCell's input.dim() raises
         if input.dim() not in (1, 2):
             msg = f"LSTMCell: Expected input to be 1D or 2D, got {input.dim()}D instead"
             raise ValueError(msg)
+        given = hx
         if hx is not None:
-            for idx, value in enumerate(hx):
+            try:
+                states = list(hx)
+            except TypeError as error:
+                msg = f"LSTMCell: Expected hx to be a tuple (h, c) of Tensors, got {_describe(hx)}"
+                raise TypeError(msg) from error
+            for idx, value in enumerate(states):
+                if not isinstance(value, Tensor):
+                    msg = f"LSTMCell: Expected hx[{idx}] to be a Tensor, got {type(value).__name__}"
+                    raise AttributeError(msg)  # noqa: TRY004 -- what nn.LSTMCell's value.dim() raises
                 if value.dim() not in (1, 2):
                     msg = f"LSTMCell: Expected hx[{idx}] to be 1D or 2D, got {value.dim()}D instead"
                     raise ValueError(msg)
@@ -99,10 +113,9 @@ class LSTMCell(nn.Module):
             zeros = torch.zeros(input.size(0), self.hidden_size, dtype=input.dtype, device=input.device)
             hx = (zeros, zeros)
         elif not is_batched:
-            hx = (hx[0].unsqueeze(0), hx[1].unsqueeze(0))  # (1, H) each
-        if len(hx) != 2:
-            msg = "lstm_cell expects two hidden states"
-            raise RuntimeError(msg)
+            hx = (_state(hx, 0, "LSTMCell").unsqueeze(0), _state(hx, 1, "LSTMCell").unsqueeze(0))  # (1, H) each
+        if given is not None:
+            _check_pair(given, "LSTMCell")
         self._check(input, hx)
         h, c = lstm_cell_step(input, hx, CellWeights(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh))
         if not is_batched:
@@ -110,7 +123,13 @@ class LSTMCell(nn.Module):
         return h, c
 
     def _check(self, input: Tensor, hx: Hidden) -> None:
-        """``at::lstm_cell``'s shape checks (RuntimeError), read from the weights as ATen does."""
+        """``at::lstm_cell``'s shape checks, read from the weights as ATen does, then dtypes and devices.
+
+        All RuntimeError. ``nn.LSTMCell`` fails on a dtype or device mismatch
+        only inside its matrix products, with messages that do not say which
+        tensor is wrong; a c of a wider dtype it silently promotes into the
+        outputs, which the replica refuses.
+        """
         input_size = self.weight_ih.size(1)
         hidden_size = self.weight_hh.size(1)
         if input.size(1) != input_size:
@@ -127,6 +146,15 @@ class LSTMCell(nn.Module):
                 raise RuntimeError(msg)
             if state.size(1) != hidden_size:
                 msg = f"hidden{label} has inconsistent hidden_size: got {state.size(1)}, expected {hidden_size}"
+                raise RuntimeError(msg)
+        weight_dtype = self.weight_ih.dtype
+        if input.dtype != weight_dtype and not torch._C._is_any_autocast_enabled():
+            msg = f"LSTMCell: Expected input of dtype {weight_dtype}, the weights' dtype, got {input.dtype}"
+            raise RuntimeError(msg)
+        _check_state_dtypes(hx, weight_dtype, "LSTMCell")
+        for what, tensor in (("input", input), ("hx[0]", hx[0]), ("hx[1]", hx[1])):
+            if tensor.device != self.weight_ih.device:
+                msg = f"LSTMCell: Expected {what} on {self.weight_ih.device}, the weights' device, got {tensor.device}"
                 raise RuntimeError(msg)
 
     @classmethod
@@ -148,3 +176,25 @@ class LSTMCell(nn.Module):
 
 def _names(cell: nn.Module) -> tuple[str, ...]:
     return CELL_PARAMETERS if cell.bias else CELL_PARAMETERS[:2]
+
+
+def _validate_cell_config(input_size: int, hidden_size: int) -> None:
+    """What ``nn.LSTMCell`` rejects at construction, with its exception types.
+
+    It checks nothing itself: ``torch.empty`` refuses its weight shapes
+    ``(4*hidden_size, input_size)`` and ``(4*hidden_size, hidden_size)``, with a
+    TypeError for a size that is not an int and a RuntimeError for a negative
+    one. The same shapes are tried here on the meta device (no memory) and the
+    error re-raised with both sizes named. Zero sizes are accepted, as by
+    ``nn.LSTMCell``.
+    """
+    try:
+        for shape in ((4 * hidden_size, input_size), (4 * hidden_size, hidden_size)):
+            torch.empty(shape, device="meta")
+    except (TypeError, RuntimeError) as error:
+        msg = (
+            "LSTMCell: Expected input_size and hidden_size to be non-negative ints, "
+            f"got input_size={input_size!r} ({type(input_size).__name__}), "
+            f"hidden_size={hidden_size!r} ({type(hidden_size).__name__})"
+        )
+        raise type(error)(msg) from error
