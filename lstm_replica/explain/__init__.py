@@ -4,7 +4,7 @@ Builds an :class:`~lstm_replica.LSTMClassifier` of the given configuration,
 traces one real forward pass of it (:mod:`.trace`) and prints the tensors in
 computation order with the gate rows, the parameter total and the plain answer
 to "is the state update addition or concatenation?" (:mod:`.render`).
-Exit status: 0 printed, 2 bad arguments (the message is ``nn.LSTM``'s own).
+Exit status: 0 printed, 2 bad arguments (checked by ``nn.LSTM`` itself, so the message is its own).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import argparse
 import sys
 
 import torch
+from torch import nn
 
 from lstm_replica.classifier import LSTMClassifier
 from lstm_replica.explain.render import render_json, render_text
@@ -56,16 +57,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the explanation for the configuration in ``args``; 2 when ``nn.LSTM`` rejects it."""
+    lstm_kwargs = {
+        "num_layers": args.num_layers,
+        "bidirectional": args.bidirectional,
+        "proj_size": args.proj_size,
+        "batch_first": args.batch_first,
+    }
     try:
-        model = LSTMClassifier(
-            args.input_size,
-            args.hidden_size,
-            args.num_classes,
-            num_layers=args.num_layers,
-            bidirectional=args.bidirectional,
-            proj_size=args.proj_size,
-            batch_first=args.batch_first,
-        )
+        nn.LSTM(args.input_size, args.hidden_size, **lstm_kwargs, device="meta")  # nn.LSTM's own checks and messages
+        model = LSTMClassifier(args.input_size, args.hidden_size, args.num_classes, **lstm_kwargs)
     except (TypeError, ValueError) as error:
         print(f"lstm-replica explain: error: {error}", file=sys.stderr)
         return 2
