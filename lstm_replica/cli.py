@@ -14,6 +14,7 @@ from collections.abc import Sequence
 # subcommand name -> module that registers it
 SUBCOMMANDS: dict[str, str] = {
     "explain": "lstm_replica.explain",
+    "check": "lstm_replica.parity.cli",
 }
 
 

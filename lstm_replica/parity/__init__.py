@@ -1,0 +1,25 @@
+"""The parity harness: certify a candidate LSTM or cell against ``nn.LSTM`` / ``nn.LSTMCell``.
+
+``check(candidate, **options)`` returns a :class:`Report` (verdict, tables,
+first-mismatch location, provenance); ``assert_lstm_parity`` fails a test with
+that report unless the candidate is a replica under the requested standard.
+Options: ``tolerance``, ``quick``, ``configs``, ``device``, ``backend``,
+``tf32``, ``seed``, ``weights`` (an adapter ``fn(candidate, reference)``), ``progress``.
+"""
+
+from __future__ import annotations
+
+from lstm_replica.parity.configs import Config, default_matrix, quick_matrix
+from lstm_replica.parity.report import ConfigResult, Report
+from lstm_replica.parity.runner import check
+
+
+def assert_lstm_parity(candidate: object, **options: object) -> Report:
+    """Raise AssertionError with the full report unless ``candidate`` is a replica; return the report."""
+    report = check(candidate, **options)
+    if report.exit_status != 0:
+        raise AssertionError(report.text())
+    return report
+
+
+__all__ = ["Config", "ConfigResult", "Report", "assert_lstm_parity", "check", "default_matrix", "quick_matrix"]

@@ -1,0 +1,109 @@
+"""Loading a candidate and telling what it is: an ``nn.LSTM``-like module or an ``nn.LSTMCell``-like cell.
+
+A target is ``module.path:attr`` (importable from the current directory or
+PYTHONPATH) or ``path/to/file.py:attr``. The kind is read from the parameter
+names of the class or factory: ``num_layers`` makes a module; ``input_size``
+and ``hidden_size`` without it make a cell.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from torch import nn
+
+MODULE_ONLY = ("num_layers", "batch_first", "bidirectional", "proj_size", "dropout")
+
+WeightAdapter = Callable[[nn.Module, nn.Module], None]
+
+
+class CheckError(Exception):
+    """The candidate could not be checked (exit status 2); the message says why."""
+
+
+def load(target: str) -> object:
+    """The object named by ``module.path:attr`` or ``path/to/file.py:attr``."""
+    module_part, sep, attr = target.rpartition(":")
+    if not sep or not module_part or not attr:
+        msg = f"Expected a target of the form module.path:attr or path/to/file.py:attr, got {target!r}"
+        raise CheckError(msg)
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = _import_file(module_part) if module_part.endswith(".py") else importlib.import_module(module_part)
+    except CheckError:
+        raise
+    except Exception as exc:
+        msg = f"Expected {module_part} to import, got {type(exc).__name__}: {exc}"
+        raise CheckError(msg) from exc
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            msg = f"Expected {module_part} to define {attr}, got no attribute {part!r}"
+            raise CheckError(msg)
+        obj = getattr(obj, part)
+    return obj
+
+
+def _import_file(path: str) -> object:
+    file = Path(path)
+    if not file.is_file():
+        msg = f"Expected a Python file at {path}, got none"
+        raise CheckError(msg)
+    name = f"_lstm_parity_candidate_{file.stem}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def kind_of(factory: object) -> str:
+    """``"module"`` or ``"cell"``, from the names of the factory's parameters."""
+    if not callable(factory):
+        msg = f"Expected a class or factory, got {type(factory).__name__}"
+        raise CheckError(msg)
+    if isinstance(factory, type) and issubclass(factory, nn.LSTM):
+        return "module"  # nn.LSTM's own signature is (*args, **kwargs)
+    try:
+        names = set(inspect.signature(factory).parameters)
+    except (TypeError, ValueError) as exc:
+        msg = f"Expected a class or factory with a readable signature, got {factory!r}"
+        raise CheckError(msg) from exc
+    if not {"input_size", "hidden_size"} <= names:
+        msg = f"Expected parameters input_size and hidden_size (nn.LSTM or nn.LSTMCell), got ({', '.join(names)})"
+        raise CheckError(msg)
+    return "module" if "num_layers" in names else "cell"
+
+
+def describe(factory: object) -> str:
+    return f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', repr(factory))}"
+
+
+def load_adapter(target: str | WeightAdapter | None) -> WeightAdapter | None:
+    """The ``--weights`` adapter ``fn(candidate, reference)``, loaded if given as a target string."""
+    if target is None or callable(target):
+        return target
+    adapter = load(target)
+    if not callable(adapter):
+        msg = f"Expected --weights to name a function fn(candidate, reference), got {type(adapter).__name__}"
+        raise CheckError(msg)
+    return adapter
+
+
+def load_weights(candidate: nn.Module, reference: nn.Module, adapter: WeightAdapter | None) -> None:
+    """Give the candidate the reference's weights: by state_dict name, or through the adapter."""
+    if adapter is not None:
+        adapter(candidate, reference)
+        return
+    expected, got = sorted(reference.state_dict()), sorted(candidate.state_dict())
+    if expected != got:
+        msg = f"Expected state_dict keys {expected}, got {got}; pass --weights module:fn to map them"
+        raise CheckError(msg)
+    candidate.load_state_dict(reference.state_dict())

@@ -1,0 +1,135 @@
+"""How two tensors are compared: bitwise, within a stated tolerance, and by how many ulps.
+
+Bitwise means ``torch.equal`` (same shape, dtype and every element). The
+tolerances live in :data:`TOLERANCES`, one row per backend and dtype, each
+with the reason for its size; an element is within tolerance when
+``|candidate - reference| <= atol + rtol * |reference|``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+    why: str
+
+
+# (backend, dtype) -> tolerance; "tf32" is the CUDA native/cudnn path with TF32 matmuls allowed
+TOLERANCES: dict[tuple[str, torch.dtype], Tolerance] = {
+    ("native", torch.float32): Tolerance(
+        2e-5,
+        2e-5,
+        "re-associated sums (one matmul over [x, h], fused biases) move a step by a few ulps; "
+        "200-step recurrences and gradients summed over time and batch compound that to ~1e-6..1e-5",
+    ),
+    ("native", torch.float64): Tolerance(
+        1e-10,
+        1e-10,
+        "the same re-associations cost ~1e-16 per step in double; 1e-10 leaves room for long sequences",
+    ),
+    ("onednn", torch.float32): Tolerance(
+        5e-5,
+        5e-5,
+        "oneDNN's fused LSTM kernel differs from the native path by ~1e-7 forward and ~5e-6 in gradients",
+    ),
+    ("onednn", torch.float64): Tolerance(
+        1e-10,
+        1e-10,
+        "oneDNN has no double LSTM kernel, so double falls back to the native path",
+    ),
+    ("cudnn", torch.float32): Tolerance(
+        5e-5,
+        5e-5,
+        "cuDNN and cuBLAS pick their own GEMM blockings and fused kernels: several ulps per step",
+    ),
+    ("cudnn", torch.float64): Tolerance(1e-10, 1e-10, "double GEMMs on the GPU re-associate as on the CPU"),
+    ("tf32", torch.float32): Tolerance(
+        5e-3,
+        5e-3,
+        "TF32 matmuls keep 10 mantissa bits: ~5e-4 relative error per product before accumulation",
+    ),
+    ("tf32", torch.float64): Tolerance(1e-10, 1e-10, "TF32 applies to float32 only; double is unaffected"),
+}
+
+
+def tolerance_for(backend: str, dtype: torch.dtype) -> Tolerance:
+    """The row of :data:`TOLERANCES` for this backend and dtype."""
+    key = (backend, dtype)
+    if key not in TOLERANCES:
+        msg = f"Expected a backend and dtype from the tolerance table, got {backend} / {dtype}"
+        raise ValueError(msg)
+    return TOLERANCES[key]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """How one candidate tensor differs from the reference's."""
+
+    tensor: str
+    bitwise: bool
+    within_tolerance: bool
+    max_abs: float
+    max_rel: float
+    max_ulps: float
+    note: str = ""
+
+
+def _ordered_bits(t: Tensor) -> Tensor:
+    """Map floats to integers whose order is the floats' order (sign-magnitude to two's complement)."""
+    int_dtype = {torch.float64: torch.int64, torch.float32: torch.int32, torch.float16: torch.int16}[t.dtype]
+    bits = t.contiguous().view(int_dtype).to(torch.int64)
+    sign_mask = torch.iinfo(int_dtype).max
+    return torch.where(bits < 0, -(bits & sign_mask), bits)
+
+
+def ulp_distance(a: Tensor, b: Tensor) -> Tensor:
+    """Elementwise number of representable floats between ``a`` and ``b`` (float64 so it cannot overflow)."""
+    oa, ob = _ordered_bits(a), _ordered_bits(b)
+    same_sign = (oa >= 0) == (ob >= 0)
+    apart = oa.abs().to(torch.float64) + ob.abs().to(torch.float64)
+    return torch.where(same_sign, (oa - ob).abs().to(torch.float64), apart)
+
+
+def differing(a: Tensor, b: Tensor) -> Tensor:
+    """Elementwise "not bitwise equal", counting NaN in the same place as equal."""
+    return (a != b) & ~(a.isnan() & b.isnan())
+
+
+def compare(tensor: str, candidate: Tensor | None, reference: Tensor, tolerance: Tolerance) -> Difference:
+    """Compare one candidate tensor with the reference's."""
+    if candidate is None:
+        return Difference(tensor, False, False, float("inf"), float("inf"), float("inf"), "candidate gave none")
+    if candidate.shape != reference.shape or candidate.dtype != reference.dtype:
+        note = f"Expected {tuple(reference.shape)} {reference.dtype}, got {tuple(candidate.shape)} {candidate.dtype}"
+        return Difference(tensor, False, False, float("inf"), float("inf"), float("inf"), note)
+    a, b = candidate.detach().cpu(), reference.detach().cpu()
+    if a.numel() == 0:
+        return Difference(tensor, True, True, 0.0, 0.0, 0.0)
+    diff = (a.to(torch.float64) - b.to(torch.float64)).abs()
+    diff = torch.where(differing(a, b), diff, torch.zeros_like(diff))
+    rel = diff / b.to(torch.float64).abs().clamp_min(torch.finfo(b.dtype).tiny)
+    within = diff <= tolerance.atol + tolerance.rtol * b.to(torch.float64).abs()
+    return Difference(
+        tensor,
+        bitwise=torch.equal(a, b),
+        within_tolerance=bool(within.all()),
+        max_abs=float(diff.max()),
+        max_rel=float(rel.max()),
+        max_ulps=float(torch.where(differing(a, b), ulp_distance(a, b), 0.0).max()),
+    )
+
+
+def per_step(candidate: Tensor, reference: Tensor) -> tuple[list[float], list[float]]:
+    """Max abs difference and max ulps at each time step of two time-major tensors ``(L, ...)``."""
+    a, b = candidate.detach().cpu(), reference.detach().cpu()
+    mask = differing(a, b)
+    diff = torch.where(mask, (a.to(torch.float64) - b.to(torch.float64)).abs(), 0.0).flatten(1)  # (L, rest)
+    ulps = torch.where(mask, ulp_distance(a, b), 0.0).flatten(1)  # (L, rest)
+    return diff.amax(1).tolist(), ulps.amax(1).tolist()

@@ -1,0 +1,173 @@
+"""Where the first difference is: time step, layer, direction, batch index, and the gate when isolable.
+
+Sequences are first put time-major ``(L, N, F)``. A forward difference is
+located at the earliest step in each direction's processing order (the
+reverse direction runs from the last step), in the lowest layer whose final
+state differs. A gradient difference is located where backpropagation meets
+it first (the last step). The gate is read from the gate blocks of a
+parameter gradient, or, for a forward difference, from a one-step probe that
+saturates three gates to exactly 1 in both sides and leaves one live.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from lstm_replica.parity.compare import differing
+from lstm_replica.parity.configs import Config
+from lstm_replica.parity.execution import Outcome, Pair
+
+GATES = "ifgo"
+SATURATING = 40.0  # sigmoid(40) and tanh(40) round to exactly 1.0 in float32 and float64
+
+
+@dataclass(frozen=True)
+class Location:
+    tensor: str
+    time_step: int | str | None = None
+    layer: int | None = None
+    direction: str | None = None
+    batch_index: int | None = None
+    gate: str | None = None
+    note: str = ""
+
+    def describe(self) -> str:
+        parts = [self.tensor]
+        for label, value in (
+            ("time step", self.time_step),
+            ("layer", self.layer),
+            ("direction", self.direction),
+            ("batch index", self.batch_index),
+        ):
+            if value is not None:
+                parts.append(f"{label} {value}")
+        parts.append(f"gate {self.gate}" if self.gate else "gate not isolable")
+        return ", ".join(parts) + (f" ({self.note})" if self.note else "")
+
+
+def time_major(t: Tensor, config: Config, packing: tuple[Tensor, Tensor | None, Tensor | None] | None) -> Tensor:
+    """A sequence tensor as ``(L, N, F)``: packed data padded, batch_first transposed, unbatched given N = 1."""
+    if packing is not None:
+        padded, _ = pad_packed_sequence(PackedSequence(t, *packing))  # (L, N, F), original batch order
+        return padded
+    if config.input_kind == "unbatched":
+        return t.unsqueeze(1)  # (L, 1, F)
+    return t.transpose(0, 1) if config.batch_first else t  # (L, N, F)
+
+
+def _first_index(mask: Tensor) -> int:
+    return int(mask.nonzero()[0, 0])
+
+
+def _states(t: Tensor, config: Config) -> Tensor:
+    return t.unsqueeze(1) if config.input_kind == "unbatched" else t  # (D*layers, N, H)
+
+
+def _lowest_differing_layer(cand: Outcome, ref: Outcome, config: Config) -> int:
+    for name in ("h_n", "c_n"):
+        a, b = cand.tensors.get(name), ref.tensors[name]
+        if a is not None and a.shape == b.shape:
+            rows = differing(_states(a, config), _states(b, config)).flatten(1).any(1)  # (D*layers,)
+            if rows.any():
+                return _first_index(rows) // config.directions
+    return config.num_layers - 1
+
+
+def _locate_output(a: Tensor, b: Tensor, config: Config, cand: Outcome, ref: Outcome) -> Location:
+    mask = differing(time_major(a, config, ref.packing), time_major(b, config, ref.packing))  # (L, N, D*H_out)
+    best: tuple[int, int, str] | None = None  # (processing index, time step, direction)
+    for d, chunk in enumerate(mask.chunk(config.directions, dim=2)):  # D x (L, N, H_out)
+        steps = chunk.flatten(1).any(1)  # (L,)
+        if steps.any():
+            t = int(steps.nonzero().max()) if d else _first_index(steps)
+            order = config.steps - 1 - t if d else t
+            if best is None or order < best[0]:
+                best = (order, t, "reverse" if d else "forward")
+    _, t, direction = best
+    batch = _first_index(mask[t].any(1))
+    layer = _lowest_differing_layer(cand, ref, config)
+    return Location("output", t, layer, direction if config.bidirectional else None, batch)
+
+
+def _locate_state(name: str, a: Tensor, b: Tensor, config: Config) -> Location:
+    mask = differing(_states(a, config), _states(b, config))  # (D*layers, N, H)
+    row = _first_index(mask.flatten(1).any(1))
+    direction = ("reverse" if row % 2 else "forward") if config.bidirectional else None
+    time = "first" if name.startswith("grad") else "last"
+    return Location(name, time, row // config.directions, direction, _first_index(mask[row].any(1)))
+
+
+def _locate_parameter(name: str, a: Tensor, b: Tensor) -> Location:
+    mask = differing(a, b)
+    match = re.search(r"l(\d+)(_reverse)?", name)
+    layer = int(match.group(1)) if match else None
+    direction = ("reverse" if match.group(2) else "forward") if match else None
+    gate = None
+    if re.search(r"(weight_ih|weight_hh|bias_ih|bias_hh)", name) and a.size(0) % 4 == 0:
+        blocks = mask.reshape(4, -1).any(1)  # (4,) one per gate block of rows
+        gate = ",".join(g for g, hit in zip(GATES, blocks.tolist(), strict=True) if hit) if not blocks.all() else None
+    return Location(name, None, layer, direction, None, gate)
+
+
+def locate(
+    name: str, cand: Outcome, ref: Outcome, config: Config, probe: Callable[[], str | None] | None = None
+) -> Location:
+    """The location of the first difference in tensor ``name``; ``probe`` finds the gate of a forward difference."""
+    a, b = cand.tensors.get(name), ref.tensors[name]
+    if a is None or a.shape != b.shape:
+        return Location(name, note="wrong shape or missing")
+    if name == "output":
+        loc = _locate_output(a, b, config, cand, ref)
+    elif name in ("h_n", "c_n", "grad h_0", "grad c_0"):
+        loc = _locate_state(name, a, b, config)
+    elif name == "grad input":
+        mask = differing(time_major(a, config, None), time_major(b, config, None))  # (L, N, H_in)
+        t = int(mask.flatten(1).any(1).nonzero().max())
+        loc = Location(name, t, 0, None, _first_index(mask[t].any(1)), note="backpropagation meets it here first")
+    elif name.startswith("grad"):
+        return _locate_parameter(name, a, b)
+    else:
+        mask = differing(a, b)  # teacher-forced steps (L, N, H) of layer 0, forward
+        t = _first_index(mask.flatten(1).any(1))
+        loc = Location(name, t, 0, "forward", _first_index(mask[t].reshape(mask.size(1), -1).any(1)))
+    if probe is None:
+        return loc
+    return Location(loc.tensor, loc.time_step, loc.layer, loc.direction, loc.batch_index, probe(), loc.note)
+
+
+def probe_gate(make_pair: Callable[[Config], Pair], config: Config, generator: torch.Generator) -> str | None:
+    """Which gates a one-step probe shows different: each gate live in turn, the other three saturated to 1.
+
+    Returns the differing gates ("f", or "i,f") or None when all or none differ (not isolable).
+    """
+    probe = Config(batch=2, steps=1, input_size=config.input_size, hidden_size=config.hidden_size, dtype=config.dtype)
+    pair = make_pair(probe)
+    h = config.hidden_size
+    dtype = probe.torch_dtype
+    x = torch.randn(1, 2, probe.input_size, generator=generator, dtype=dtype)  # (L=1, N=2, H_in)
+    state = tuple(torch.randn(1, 2, h, generator=generator, dtype=dtype) for _ in range(2))  # (1, 2, H) each
+    params = {k.rsplit(".", 1)[-1].split("_l")[0]: v for k, v in pair.reference_parameters.items()}
+    original = {k: v.detach().clone() for k, v in params.items()}
+    hits = []
+    with torch.no_grad():
+        for live in range(4):
+            for key, tensor in params.items():
+                tensor.copy_(original[key])
+                for other in (g for g in range(4) if g != live):
+                    rows = tensor[other * h : (other + 1) * h]  # one gate's block of rows
+                    rows.fill_(SATURATING if key == "bias_hh" else 0.0)
+            pair.sync()
+            device = next(iter(params.values())).device
+            fed, hx = x.to(device), (state[0].to(device), state[1].to(device))
+            cand_out, cand_state = pair.candidate.forward(fed, hx)
+            ref_out, ref_state = pair.reference.forward(fed, hx)
+            results = zip((cand_out, *cand_state), (ref_out, *ref_state), strict=True)
+            hits.append(any(a.shape != b.shape or differing(a, b).any() for a, b in results))
+    gates = [g for g, hit in zip(GATES, hits, strict=True) if hit]
+    return ",".join(gates) if 0 < len(gates) < 4 else None

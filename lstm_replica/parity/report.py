@@ -1,0 +1,149 @@
+"""The result of a check: one verdict, per-configuration tables, first-mismatch location, provenance.
+
+``Report.text()`` renders it for people, ``Report.to_json()`` gives the same
+data for machines (per-step error series included, for plotting later).
+Exit status: 0 replica under the requested standard, 1 not a replica,
+2 could not be checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from lstm_replica.parity.compare import Difference
+from lstm_replica.parity.locate import Location
+
+
+@dataclass
+class ConfigResult:
+    config: dict[str, object]
+    status: str  # "bitwise" | "within tolerance" | "different" | "not applicable" | "error"
+    reason: str = ""
+    differences: list[Difference] = field(default_factory=list)
+    checks: dict[str, bool] = field(default_factory=dict)
+    location: Location | None = None
+    steps: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # series -> max_abs / max_ulps per step
+    cell_errors: dict[str, float] = field(default_factory=dict)  # teacher-forced vs accumulated, cells only
+    uncompared: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.config["name"])
+
+
+@dataclass
+class Report:
+    candidate: str
+    kind: str
+    reference: str
+    standard: str  # "bitwise" | "tolerance"
+    provenance: dict[str, str]
+    tolerances: dict[str, dict[str, object]] = field(default_factory=dict)
+    results: list[ConfigResult] = field(default_factory=list)
+    error: str | None = None  # why the candidate could not be checked at all
+    traceback: str | None = None
+
+    @property
+    def checked(self) -> list[ConfigResult]:
+        return [r for r in self.results if r.status != "not applicable"]
+
+    @property
+    def exit_status(self) -> int:
+        if self.error is not None:
+            return 2
+        if any(r.status == "different" for r in self.results):
+            return 1
+        if any(r.status == "error" for r in self.results) or not self.checked:
+            return 2
+        return 0
+
+    @property
+    def bitwise(self) -> bool:
+        return self.exit_status == 0 and all(r.status == "bitwise" for r in self.checked)
+
+    @property
+    def verdict(self) -> str:
+        status = self.exit_status
+        n = len(self.checked)
+        if status == 2:
+            reason = self.error or next((f"{r.name}: {r.reason}" for r in self.results if r.status == "error"), "")
+            return f"COULD NOT BE CHECKED: {reason or 'no configuration applies to this candidate'}"
+        if status == 1:
+            bad = [r for r in self.results if r.status == "different"]
+            first = bad[0]
+            where = first.location.describe() if first.location else first.reason
+            return f"NOT A REPLICA: {len(bad)}/{n} configurations differ; first in {first.name}: {where}"
+        if self.bitwise:
+            return f"REPLICA: bitwise identical to {self.reference} in all {n} configurations"
+        ulps = max((d.max_ulps for r in self.checked for d in r.differences), default=0.0)
+        return (
+            f"REPLICA WITHIN TOLERANCE (not bitwise): within the stated tolerances of {self.reference} "
+            f"in all {n} configurations, at most {ulps:.0f} ulps apart"
+        )
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["verdict"] = self.verdict
+        data["exit_status"] = self.exit_status
+        return data
+
+    def text(self, verbose: bool = False) -> str:
+        lines = [f"lstm-replica check: {self.candidate} ({self.kind}) against {self.reference}"]
+        lines += ["  " + " | ".join(f"{k} {v}" for k, v in self.provenance.items())]
+        if self.standard == "tolerance":
+            lines += [
+                f"  tolerance {k}: rtol {v['rtol']:g}, atol {v['atol']:g}: {v['why']}"
+                for k, v in self.tolerances.items()
+            ]
+        if self.kind == "cell":
+            lines.append(
+                "  whole sequences: the cell and nn.LSTMCell each driven by the replica's layer machinery, "
+                "so only the cell differs; single steps: the cell against nn.LSTMCell, teacher-forced"
+            )
+        if self.results:
+            lines.append("")
+            lines.append(
+                f"{'configuration':<60} {'tensor':<24} {'bitwise':<8} {'max abs':>9} {'max rel':>9} {'ulps':>6}"
+            )
+        for result in self.results:
+            lines += _config_lines(result, verbose)
+        if verbose and self.traceback:
+            lines += ["", self.traceback.rstrip()]
+        lines += ["", f"VERDICT: {self.verdict}"]
+        return "\n".join(lines)
+
+
+def _row(config: str, tensor: str, bitwise: str, d: Difference | None) -> str:
+    numbers = f"{d.max_abs:>9.2g} {d.max_rel:>9.2g} {d.max_ulps:>6.0f}" if d else ""
+    return f"{config:<60} {tensor:<24} {bitwise:<8} {numbers}".rstrip()
+
+
+def _config_lines(result: ConfigResult, verbose: bool) -> list[str]:
+    if result.status in ("not applicable", "error"):
+        return [_row(result.name, result.status, "", None) + f"  {result.reason}"]
+    lines, label = [], result.name
+    bitwise_params = []
+    for d in result.differences:
+        if d.tensor.startswith("grad ") and d.tensor not in ("grad input", "grad h_0", "grad c_0") and d.bitwise:
+            bitwise_params.append(d)
+            continue
+        mark = "yes" if d.bitwise else ("no, tol" if d.within_tolerance else "NO")
+        lines.append(_row(label, d.tensor + (f" [{d.note}]" if d.note else ""), mark, d))
+        label = ""
+    if bitwise_params and not verbose:
+        lines.append(_row(label, f"grad params ({len(bitwise_params)})", "yes", bitwise_params[0]))
+    elif verbose:
+        lines += [_row("", d.tensor, "yes", d) for d in bitwise_params]
+    lines += [f"{'':<60} ! {check} failed" for check, ok in result.checks.items() if not ok]
+    if result.cell_errors:
+        e = result.cell_errors
+        lines.append(
+            f"{'':<60} cell error: single step (teacher-forced) max abs {e['single_step_max_abs']:.2g} "
+            f"/ {e['single_step_max_ulps']:.0f} ulps; accumulated over {result.config['steps']} steps "
+            f"max abs {e['accumulated_max_abs']:.2g} / {e['accumulated_max_ulps']:.0f} ulps"
+        )
+    if result.uncompared:
+        lines.append(f"{'':<60} not compared (no counterpart in the reference): {', '.join(result.uncompared)}")
+    if result.location is not None:
+        lines.append(f"{'':<60} first difference: {result.location.describe()}")
+    return lines

@@ -1,0 +1,227 @@
+"""Running a candidate through the configuration matrix and judging it against the reference.
+
+Per configuration: the reference runs once with gradients; the candidate runs
+once without (to see that it leaves its inputs unmodified) and twice with
+gradients (to see that it gives the same result twice). Every output, state
+and gradient is compared; the first difference is located. For a cell, every
+step is also replayed teacher-forced (the reference's previous state fed to
+the candidate's cell) to separate single-step error from accumulated error.
+"""
+
+from __future__ import annotations
+
+import platform
+import traceback
+import zlib
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from lstm_replica.parity import backends
+from lstm_replica.parity.backends import Backend
+from lstm_replica.parity.candidates import CheckError, describe, kind_of, load, load_adapter
+from lstm_replica.parity.compare import Tolerance, compare, differing, per_step, tolerance_for
+from lstm_replica.parity.configs import Config, select
+from lstm_replica.parity.execution import Candidate, Inputs, Outcome, Side, build_pair, make_inputs, run
+from lstm_replica.parity.locate import locate, probe_gate, time_major
+from lstm_replica.parity.progress import Progress
+from lstm_replica.parity.report import ConfigResult, Report
+
+REFERENCES = {"module": "torch.nn.LSTM", "cell": "torch.nn.LSTMCell"}
+FORWARD = ("output", "h_n", "c_n", "step h (teacher-forced)", "step c (teacher-forced)")
+
+
+def config_seed(seed: int, config: Config) -> int:
+    """The seed of one configuration: the run's seed mixed with the configuration's name."""
+    return (seed * 1_000_003 + zlib.crc32(config.name.encode())) % 2**62
+
+
+def check(
+    candidate: object = "lstm_replica:LSTM",
+    *,
+    tolerance: bool = False,
+    quick: bool = False,
+    configs: list[str] | None = None,
+    device: str = "cpu",
+    backend: str = "native",
+    tf32: bool = False,
+    seed: int = 0,
+    weights: object = None,
+    progress: bool = False,
+) -> Report:
+    """Check ``candidate`` (a class, a factory or a ``module:attr`` / ``file.py:attr`` target) against nn.LSTM.
+
+    Never raises for a faulty candidate: a report whose ``exit_status`` is 2 says why it could not be checked.
+    """
+    setup = Backend(device, backend, tf32)
+    provenance = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": device,
+        "backend": setup.describe(),
+        "seed": str(seed),
+        "standard": "tolerance" if tolerance else "bitwise (torch.equal)",
+    }
+    label = candidate if isinstance(candidate, str) else describe(candidate)
+    report = Report(label, "?", "?", "tolerance" if tolerance else "bitwise", provenance)
+    try:
+        backends.validate(setup)
+        factory = load(candidate) if isinstance(candidate, str) else candidate
+        kind = kind_of(factory)
+        spec = Candidate(factory, kind, load_adapter(weights))
+        selected = select(configs, quick)
+    except (CheckError, ValueError) as exc:
+        report.error = str(exc)
+        report.traceback = traceback.format_exc()
+        return report
+    report.kind, report.reference = kind, REFERENCES[kind]
+    for dtype in sorted({c.torch_dtype for c in selected}, key=str):
+        row = tolerance_for(setup.tolerance_key, dtype)
+        report.tolerances[str(dtype).removeprefix("torch.")] = {"rtol": row.rtol, "atol": row.atol, "why": row.why}
+    bar = Progress(len(selected), enabled=progress)
+    for config in selected:
+        bar.advance(config.name)
+        report.results.append(_guarded(spec, config, setup, tolerance, seed, report))
+    bar.close()
+    return report
+
+
+def _guarded(
+    spec: Candidate, config: Config, setup: Backend, tolerance: bool, seed: int, report: Report
+) -> ConfigResult:
+    if spec.kind == "cell" and config.proj_size:
+        reason = "not applicable to cells: nn.LSTMCell has no projection (proj_size > 0)"
+        return ConfigResult(config.to_dict(), "not applicable", reason)
+    try:
+        with backends.flags(setup):
+            return _check_config(spec, config, setup, tolerance, config_seed(seed, config))
+    except Exception as exc:  # noqa: BLE001 - the candidate's code may raise anything; that is "could not check"
+        report.traceback = report.traceback or traceback.format_exc()
+        return ConfigResult(config.to_dict(), "error", f"{type(exc).__name__}: {exc}")
+
+
+def _check_config(spec: Candidate, config: Config, setup: Backend, tolerance: bool, seed: int) -> ConfigResult:
+    row = tolerance_for(setup.tolerance_key, config.torch_dtype)
+    pair = build_pair(spec, config, setup.device, seed)
+    inputs = make_inputs(config, setup.device, torch.Generator().manual_seed(seed))
+    ref = run(pair.reference, config, inputs, with_grad=True)
+    plain = run(pair.candidate, config, inputs, with_grad=False)
+    first = run(pair.candidate, config, inputs, with_grad=True)
+    second = run(pair.candidate, config, inputs, with_grad=True)
+    differences = [compare(name, first.tensors.get(name), t, row) for name, t in ref.tensors.items()]
+    checks = {
+        "inputs unmodified": plain.inputs_unmodified and first.inputs_unmodified,
+        "same result twice": _same(first, second) and _same(plain, first, forward_only=True),
+        "output packing": _same_packing(first, ref),
+    }
+    result = ConfigResult(config.to_dict(), "", differences=differences, checks=checks)
+    result.uncompared = sorted(k.removeprefix("grad ") for k in first.tensors if k not in ref.tensors)
+    if ref.tensors["output"] is not None and _same_shape(first, ref, "output"):
+        abs_steps, ulp_steps = per_step(
+            time_major(first.tensors["output"], config, ref.packing),
+            time_major(ref.tensors["output"], config, ref.packing),
+        )
+        result.steps["output"] = {"max_abs": abs_steps, "max_ulps": ulp_steps}
+    if spec.kind == "cell":
+        forced, reference = _teacher_forced(pair.candidate, pair.reference, config, inputs, row, result)
+        first.tensors.update(forced)
+        ref.tensors.update(reference)
+    passed = all(d.bitwise for d in result.differences) or (
+        tolerance and all(d.within_tolerance for d in result.differences)
+    )
+    if passed and all(checks.values()):
+        result.status = "bitwise" if all(d.bitwise for d in result.differences) else "within tolerance"
+        return result
+    result.status = "different"
+    failing = [d for d in result.differences if not (d.within_tolerance if tolerance else d.bitwise)]
+    if failing:
+        name = failing[0].tensor
+        probe = _gate_probe(spec, config, setup, seed) if name in FORWARD else None
+        result.location = locate(name, first, ref, config, probe)
+    else:
+        result.reason = ", ".join(check for check, ok in checks.items() if not ok)
+    return result
+
+
+def _gate_probe(spec: Candidate, config: Config, setup: Backend, seed: int) -> Callable[[], str | None]:
+    def probe() -> str | None:
+        generator = torch.Generator().manual_seed(seed + 1)
+        with torch.no_grad():
+            return probe_gate(lambda c: build_pair(spec, c, setup.device, seed), config, generator)
+
+    return probe
+
+
+def _same_shape(a: Outcome, b: Outcome, name: str) -> bool:
+    x, y = a.tensors.get(name), b.tensors.get(name)
+    return x is not None and y is not None and x.shape == y.shape
+
+
+def _same(a: Outcome, b: Outcome, forward_only: bool = False) -> bool:
+    names = ("output", "h_n", "c_n") if forward_only else tuple(a.tensors)
+    for name in names:
+        x, y = a.tensors.get(name), b.tensors.get(name)
+        if (x is None) != (y is None):
+            return False
+        if x is not None and (x.shape != y.shape or differing(x.detach(), y.detach()).any()):
+            return False
+    return True
+
+
+def _same_packing(cand: Outcome, ref: Outcome) -> bool:
+    if ref.packing is None or cand.packing is None:
+        return ref.packing is None and cand.packing is None
+    return all(
+        (a is None and b is None) or (a is not None and b is not None and torch.equal(a, b))
+        for a, b in zip(cand.packing, ref.packing, strict=True)
+    )
+
+
+def _teacher_forced(
+    cand: Side, ref: Side, config: Config, inputs: Inputs, row: Tolerance, result: ConfigResult
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Layer 0's forward cell over the whole padded input, free-running and teacher-forced.
+
+    Adds the teacher-forced comparisons and the per-step series to ``result``; returns the
+    teacher-forced tensors of candidate and reference by name, for locating a difference.
+    """
+    x = time_major(inputs.x, config, None)  # (L, N, H_in)
+    n, h = x.size(1), config.hidden_size
+    if inputs.h0 is None:
+        start = (x.new_zeros(n, h), x.new_zeros(n, h))
+    else:
+        start = (inputs.h0[0].reshape(n, h), inputs.c0[0].reshape(n, h))  # layer 0 forward: (N, H)
+    unbatched = config.input_kind == "unbatched"
+
+    def step(cell: Callable, x_t: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        if unbatched:  # feed the cell 1-D tensors, as nn.LSTM's unbatched path never does
+            h_t, c_t = cell(x_t[0], (state[0][0], state[1][0]))
+            return h_t.reshape(1, h), c_t.reshape(1, h)  # (1, H)
+        return cell(x_t, state)
+
+    with torch.no_grad():
+        ref_states, free, forced = [], [], []
+        ref_state, cand_state = start, start
+        for x_t in x.unbind(0):
+            forced.append(step(cand.cell, x_t, ref_state))
+            ref_state = step(ref.cell, x_t, ref_state)
+            cand_state = step(cand.cell, x_t, cand_state)
+            ref_states.append(ref_state)
+            free.append(cand_state)
+    series, forced_tensors, reference_tensors = {}, {}, {}
+    for index, label in enumerate("hc"):
+        reference = torch.stack([s[index] for s in ref_states])  # (L, N, H)
+        teacher = torch.stack([s[index] for s in forced])  # (L, N, H)
+        accumulated = torch.stack([s[index] for s in free])  # (L, N, H)
+        name = f"step {label} (teacher-forced)"
+        result.differences.append(compare(name, teacher, reference, row))
+        forced_tensors[name], reference_tensors[name] = teacher, reference
+        for kind, candidate in (("teacher-forced", teacher), ("accumulated", accumulated)):
+            abs_steps, ulp_steps = per_step(candidate, reference)
+            series[f"{label} {kind}"] = {"max_abs": abs_steps, "max_ulps": ulp_steps}
+    result.steps.update(series)
+    for kind, key in (("teacher-forced", "single_step"), ("accumulated", "accumulated")):
+        result.cell_errors[f"{key}_max_abs"] = max(max(series[f"{s} {kind}"]["max_abs"]) for s in "hc")
+        result.cell_errors[f"{key}_max_ulps"] = max(max(series[f"{s} {kind}"]["max_ulps"]) for s in "hc")
+    return forced_tensors, reference_tensors
