@@ -102,6 +102,7 @@ class LSTM(nn.Module):
         factory_kwargs = {"device": device, "dtype": dtype}
         super().__init__()
         _validate_config(input_size, hidden_size, num_layers, bias, batch_first, dropout, proj_size)
+        _validate_dtype(dtype, "LSTM")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -214,11 +215,9 @@ class LSTM(nn.Module):
                 hx = self._zero_state(data, max_batch_size, num_directions, real_hidden_size)
             else:
                 if sorted_indices is not None:  # nn.LSTM.permute_hidden, before any check
-                    hx = (
-                        _permute(_state(hx, 0, "LSTM"), sorted_indices),
-                        _permute(_state(hx, 1, "LSTM"), sorted_indices),
-                    )
-                _check_pair(hx, "LSTM")
+                    hx = _permute_hidden(hx, sorted_indices)
+                else:
+                    _check_pair(hx, "LSTM")
                 self._check_packed_hidden(hx)
             self._check_input(data, 2, RuntimeError)
             self._check_hidden_size(hx, max_batch_size)
@@ -261,6 +260,10 @@ class LSTM(nn.Module):
         if given is not None:
             _check_pair(given, "LSTM")
         self._check_devices(input, hx)
+        steps = input.size(1) if self.batch_first else input.size(0)
+        if steps == 0:
+            msg = f"Expected sequence length to be larger than 0 in RNN, got input of shape {list(input.shape)}"
+            raise RuntimeError(msg)
         _check_state_dtypes(hx, self.weight_ih_l0.dtype, "LSTM")
 
         x = input.transpose(0, 1) if self.batch_first else input  # (L, N, H_in)
@@ -447,6 +450,35 @@ def _validate_config(
         except TypeError as error:
             msg = f"proj_size should be of type int, got: {type(proj_size).__name__} ({proj_size!r})"
             raise TypeError(msg) from error
+
+
+def _permute_hidden(hx: object, permutation: Tensor) -> Hidden:
+    """``nn.LSTM.permute_hidden``: both states' batch rows put in the packed order.
+
+    ``index_select(1, ...)`` there fails with an IndexError for a state under
+    2-D and a RuntimeError for too few rows; too many rows it silently cuts to
+    the packed batch, and extra states beyond two it drops. The replica
+    refuses both (RuntimeError, as for the same states with padded input).
+    """
+    states = (_state(hx, 0, "LSTM"), _state(hx, 1, "LSTM"))
+    _check_pair(hx, "LSTM")
+    batch = len(permutation)
+    for index, state in enumerate(states):
+        if state.dim() < 2:
+            msg = f"For packed input, expected hx[{index}] to be 3-D, got a {state.dim()}-D tensor"
+            raise IndexError(msg)
+        if state.size(1) != batch:
+            msg = f"For packed input of batch {batch}, expected hx[{index}].size(1) == {batch}, got {state.size(1)}"
+            raise RuntimeError(msg)
+    return _permute(states[0], permutation), _permute(states[1], permutation)
+
+
+def _validate_dtype(dtype: torch.dtype | None, owner: str) -> None:
+    """Parameters need a floating point or complex dtype: ``nn.Parameter``'s RuntimeError, naming the dtype."""
+    resolved = torch.get_default_dtype() if dtype is None else dtype
+    if not (resolved.is_floating_point or resolved.is_complex):
+        msg = f"{owner}: Expected a floating point or complex dtype for the parameters, got {resolved}"
+        raise RuntimeError(msg)
 
 
 def _compares_with_int(value: object) -> bool:

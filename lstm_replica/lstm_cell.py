@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.nn import init
 
 from lstm_replica.cell import CellWeights, Hidden, lstm_cell_step
-from lstm_replica.lstm import _check_pair, _check_state_dtypes, _describe, _state
+from lstm_replica.lstm import _check_pair, _check_state_dtypes, _describe, _state, _validate_dtype
 from lstm_replica.transfer import copy_parameters, require_same_config
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ class LSTMCell(nn.Module):
         factory_kwargs = {"device": device, "dtype": dtype}
         super().__init__()
         _validate_cell_config(input_size, hidden_size)
+        _validate_dtype(dtype, "LSTMCell")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
