@@ -213,12 +213,12 @@ class LSTM(nn.Module):
             max_batch_size = int(batch_sizes[0])
             if hx is None:
                 hx = self._zero_state(data, max_batch_size, num_directions, real_hidden_size)
+            elif sorted_indices is not None:  # nn.LSTM.permute_hidden, before any check
+                hx = _permute_hidden(hx, sorted_indices)
             else:
-                if sorted_indices is not None:  # nn.LSTM.permute_hidden, before any check
-                    hx = _permute_hidden(hx, sorted_indices)
-                else:
-                    _check_pair(hx, "LSTM")
-                self._check_packed_hidden(hx)
+                _check_pair(hx, "LSTM")
+            self._check_call_config()
+            self._check_packed_hidden(hx)
             self._check_input(data, 2, RuntimeError)
             self._check_hidden_size(hx, max_batch_size)
             self._check_devices(data, hx)
@@ -259,6 +259,7 @@ class LSTM(nn.Module):
         self._check_hidden_size(hx, max_batch_size)
         if given is not None:
             _check_pair(given, "LSTM")
+        self._check_call_config()
         self._check_devices(input, hx)
         steps = input.size(1) if self.batch_first else input.size(0)
         if steps == 0:
@@ -282,6 +283,20 @@ class LSTM(nn.Module):
         h_zeros = torch.zeros(layers, batch, real_hidden_size, dtype=like.dtype, device=like.device)
         c_zeros = torch.zeros(layers, batch, self.hidden_size, dtype=like.dtype, device=like.device)
         return h_zeros, c_zeros
+
+    def _check_call_config(self) -> None:
+        """What ATen's argument parser refuses on every call although the constructor let it through.
+
+        ``nn.LSTM`` does not type-check ``bidirectional`` and accepts a bool for
+        ``num_layers`` (an int subclass) at construction, then every forward
+        fails with a TypeError listing ATen's overloads.
+        """
+        if not isinstance(self.bidirectional, bool):
+            msg = f"LSTM: Expected bidirectional to be a bool, got {type(self.bidirectional).__name__} ({self.bidirectional!r})"
+            raise TypeError(msg)
+        if isinstance(self.num_layers, bool):
+            msg = f"LSTM: Expected num_layers to be an int, got bool ({self.num_layers!r})"
+            raise TypeError(msg)
 
     def _check_input(self, input: Tensor, expected_dim: int, dtype_error: type[Exception]) -> None:
         """``nn.RNNBase.check_input``: dtype, rank and feature count of padded input or packed data.
