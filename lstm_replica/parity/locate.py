@@ -69,14 +69,14 @@ def _states(t: Tensor, config: Config) -> Tensor:
     return t.unsqueeze(1) if config.input_kind == "unbatched" else t  # (D*layers, N, H)
 
 
-def _lowest_differing_layer(cand: Outcome, ref: Outcome, config: Config) -> int:
+def _lowest_differing_state(cand: Outcome, ref: Outcome, config: Config) -> int | None:
+    """The first (layer, direction) row of h_n / c_n that differs, or None."""
+    rows = torch.zeros(config.num_layers * config.directions, dtype=torch.bool)
     for name in ("h_n", "c_n"):
         a, b = cand.tensors.get(name), ref.tensors[name]
         if a is not None and a.shape == b.shape:
-            rows = differing(_states(a, config), _states(b, config)).flatten(1).any(1)  # (D*layers,)
-            if rows.any():
-                return _first_index(rows) // config.directions
-    return config.num_layers - 1
+            rows |= differing(_states(a, config), _states(b, config)).flatten(1).any(1)  # (D*layers,)
+    return _first_index(rows) if rows.any() else None
 
 
 def _locate_output(a: Tensor, b: Tensor, config: Config, cand: Outcome, ref: Outcome) -> Location:
@@ -91,8 +91,13 @@ def _locate_output(a: Tensor, b: Tensor, config: Config, cand: Outcome, ref: Out
                 best = (order, t, "reverse" if d else "forward")
     _, t, direction = best
     batch = _first_index(mask[t].any(1))
-    layer = _lowest_differing_layer(cand, ref, config)
-    return Location("output", t, layer, direction if config.bidirectional else None, batch)
+    row = _lowest_differing_state(cand, ref, config)
+    layer = config.num_layers - 1 if row is None else row // config.directions
+    note = ""
+    if layer < config.num_layers - 1:  # the defect starts below the top layer: its final state says which direction
+        direction = "reverse" if row % config.directions else "forward"
+        note = "time step and batch index as first seen in the top layer's output"
+    return Location("output", t, layer, direction if config.bidirectional else None, batch, note=note)
 
 
 def _locate_state(name: str, a: Tensor, b: Tensor, config: Config) -> Location:
@@ -119,8 +124,8 @@ def locate(
     name: str, cand: Outcome, ref: Outcome, config: Config, probe: Callable[[], str | None] | None = None
 ) -> Location:
     """The location of the first difference in tensor ``name``; ``probe`` finds the gate of a forward difference."""
-    a, b = cand.tensors.get(name), ref.tensors[name]
-    if a is None or a.shape != b.shape:
+    a, b = cand.tensors.get(name), ref.tensors.get(name)
+    if a is None or b is None or a.shape != b.shape:
         return Location(name, note="wrong shape or missing")
     if name == "output":
         loc = _locate_output(a, b, config, cand, ref)

@@ -103,7 +103,7 @@ class Report:
         if self.results:
             lines.append("")
             lines.append(
-                f"{'configuration':<60} {'tensor':<24} {'bitwise':<8} {'max abs':>9} {'max rel':>9} {'ulps':>6}"
+                f"{'configuration':<60} {'tensor':<24} {'bitwise':<8} {'max abs':>9} {'max rel':>9} {'ulps':>8}"
             )
         for result in self.results:
             lines += _config_lines(result, verbose)
@@ -114,7 +114,7 @@ class Report:
 
 
 def _row(config: str, tensor: str, bitwise: str, d: Difference | None) -> str:
-    numbers = f"{d.max_abs:>9.2g} {d.max_rel:>9.2g} {d.max_ulps:>6.0f}" if d else ""
+    numbers = f"{d.max_abs:>9.2g} {d.max_rel:>9.2g} {d.max_ulps:>8.3g}" if d else ""
     return f"{config:<60} {tensor:<24} {bitwise:<8} {numbers}".rstrip()
 
 
@@ -143,7 +143,9 @@ def _config_lines(result: ConfigResult, verbose: bool) -> list[str]:
             f"max abs {e['accumulated_max_abs']:.2g} / {e['accumulated_max_ulps']:.0f} ulps"
         )
     if result.uncompared:
-        lines.append(f"{'':<60} not compared (no counterpart in the reference): {', '.join(result.uncompared)}")
+        lines.append(
+            f"{'':<60} gradients not compared (parameter names differ; --weights): {', '.join(result.uncompared)}"
+        )
     if result.location is not None:
         lines.append(f"{'':<60} first difference: {result.location.describe()}")
     return lines

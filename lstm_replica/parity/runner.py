@@ -21,7 +21,7 @@ from torch import Tensor
 from lstm_replica.parity import backends
 from lstm_replica.parity.backends import Backend
 from lstm_replica.parity.candidates import CheckError, describe, kind_of, load, load_adapter
-from lstm_replica.parity.compare import Tolerance, compare, differing, per_step, tolerance_for
+from lstm_replica.parity.compare import Difference, Tolerance, compare, differing, per_step, tolerance_for
 from lstm_replica.parity.configs import Config, select
 from lstm_replica.parity.execution import Candidate, Inputs, Outcome, Side, build_pair, make_inputs, run
 from lstm_replica.parity.locate import locate, probe_gate, time_major
@@ -107,16 +107,25 @@ def _check_config(spec: Candidate, config: Config, setup: Backend, tolerance: bo
     inputs = make_inputs(config, setup.device, torch.Generator().manual_seed(seed))
     ref = run(pair.reference, config, inputs, with_grad=True)
     plain = run(pair.candidate, config, inputs, with_grad=False)
-    first = run(pair.candidate, config, inputs, with_grad=True)
-    second = run(pair.candidate, config, inputs, with_grad=True)
-    differences = [compare(name, first.tensors.get(name), t, row) for name, t in ref.tensors.items()]
+    try:
+        first = run(pair.candidate, config, inputs, with_grad=True)
+        second = run(pair.candidate, config, inputs, with_grad=True)
+    except Exception as exc:
+        if plain.inputs_unmodified:
+            raise
+        reason = f"inputs modified in place (backward then failed: {type(exc).__name__})"
+        return ConfigResult(config.to_dict(), "different", reason, checks={"inputs unmodified": False})
+    shared = [name for name in ref.tensors if name in first.tensors or not name.startswith("grad ")]
+    differences = [compare(name, first.tensors.get(name), ref.tensors[name], row) for name in shared]
     checks = {
         "inputs unmodified": plain.inputs_unmodified and first.inputs_unmodified,
         "same result twice": _same(first, second) and _same(plain, first, forward_only=True),
         "output packing": _same_packing(first, ref),
     }
     result = ConfigResult(config.to_dict(), "", differences=differences, checks=checks)
-    result.uncompared = sorted(k.removeprefix("grad ") for k in first.tensors if k not in ref.tensors)
+    if any(k.startswith("grad ") for k in first.tensors):  # none are taken when the forward has the wrong shape
+        unmatched = set(first.tensors).symmetric_difference(ref.tensors)
+        result.uncompared = sorted(k.removeprefix("grad ") for k in unmatched)
     if ref.tensors["output"] is not None and _same_shape(first, ref, "output"):
         abs_steps, ulp_steps = per_step(
             time_major(first.tensors["output"], config, ref.packing),
@@ -178,6 +187,24 @@ def _same_packing(cand: Outcome, ref: Outcome) -> bool:
     )
 
 
+class _UnbatchedShapeError(Exception):
+    """The cell returned something other than 1-D states for 1-D input."""
+
+
+def _replay(step: Callable, cand_cell: Callable, ref_cell: Callable, x: Tensor, start: tuple[Tensor, Tensor]) -> tuple:
+    """Reference states, free-running candidate states and teacher-forced candidate states, per step."""
+    ref_states, free, forced = [], [], []
+    ref_state, cand_state = start, start
+    with torch.no_grad():
+        for x_t in x.unbind(0):
+            forced.append(step(cand_cell, x_t, ref_state))
+            ref_state = step(ref_cell, x_t, ref_state)
+            cand_state = step(cand_cell, x_t, cand_state)
+            ref_states.append(ref_state)
+            free.append(cand_state)
+    return ref_states, free, forced
+
+
 def _teacher_forced(
     cand: Side, ref: Side, config: Config, inputs: Inputs, row: Tolerance, result: ConfigResult
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
@@ -195,20 +222,21 @@ def _teacher_forced(
     unbatched = config.input_kind == "unbatched"
 
     def step(cell: Callable, x_t: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        if unbatched:  # feed the cell 1-D tensors, as nn.LSTM's unbatched path never does
-            h_t, c_t = cell(x_t[0], (state[0][0], state[1][0]))
-            return h_t.reshape(1, h), c_t.reshape(1, h)  # (1, H)
-        return cell(x_t, state)
+        if not unbatched:
+            return cell(x_t, state)
+        h_t, c_t = cell(x_t[0], (state[0][0], state[1][0]))  # 1-D, as the layer machinery never feeds it
+        if h_t.shape != (h,) or c_t.shape != (h,):
+            raise _UnbatchedShapeError(tuple(h_t.shape), tuple(c_t.shape))
+        return h_t.unsqueeze(0), c_t.unsqueeze(0)  # (1, H) each
 
-    with torch.no_grad():
-        ref_states, free, forced = [], [], []
-        ref_state, cand_state = start, start
-        for x_t in x.unbind(0):
-            forced.append(step(cand.cell, x_t, ref_state))
-            ref_state = step(ref.cell, x_t, ref_state)
-            cand_state = step(cand.cell, x_t, cand_state)
-            ref_states.append(ref_state)
-            free.append(cand_state)
+    try:
+        ref_states, free, forced = _replay(step, cand.cell, ref.cell, x, start)
+    except _UnbatchedShapeError as exc:
+        note = f"Expected ({h},) and ({h},) for 1-D input, got {exc.args[0]} and {exc.args[1]}"
+        inf = float("inf")
+        result.differences.append(Difference("step h (teacher-forced)", False, False, inf, inf, inf, note))
+        return {}, {}
+
     series, forced_tensors, reference_tensors = {}, {}, {}
     for index, label in enumerate("hc"):
         reference = torch.stack([s[index] for s in ref_states])  # (L, N, H)

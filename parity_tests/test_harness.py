@@ -1,0 +1,270 @@
+"""The parity harness itself: matrix coverage, ulp arithmetic, verdicts, locations, CLI, API, plugin."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from lstm_replica import LSTM, LSTMCell
+from lstm_replica.cli import main
+from lstm_replica.parity import assert_lstm_parity, check
+from lstm_replica.parity.compare import TOLERANCES, compare, tolerance_for, ulp_distance
+from lstm_replica.parity.configs import FACTORS, covered_pairs, default_matrix, quick_matrix, required_pairs
+from lstm_replica.parity.progress import Progress
+from parity_tests.wrong_candidates import cells, modules, rewrites
+
+SEED_CONFIG = "seed-batched-l1-hx-f32-n4-t16-i5h256"
+
+
+def _assignment(config) -> dict[str, object]:
+    values = {f: getattr(config, f) for f in FACTORS if f != "sizes"}
+    return values | {"sizes": (config.input_size, config.hidden_size)}
+
+
+def test_default_matrix_covers_every_allowed_pair_of_features():
+    covered = set().union(*(covered_pairs(_assignment(c)) for c in default_matrix()))
+    missing = required_pairs() - covered
+    assert not missing, f"pairs of feature values never exercised together: {sorted(missing, key=repr)[:5]}"
+
+
+def test_default_matrix_has_long_sequences_and_the_seed_sizes():
+    matrix = default_matrix()
+    assert len({c.name for c in matrix}) == len(matrix), "configuration names must be unique"
+    assert any(c.steps >= 200 and c.input_kind == "packed" for c in matrix), "no long packed sequence"
+    assert any(c.steps >= 200 and c.input_kind == "batched" for c in matrix), "no long padded sequence"
+    assert SEED_CONFIG in {c.name for c in matrix}, "the seed example's sizes (input 5, hidden 256) are missing"
+    assert sum(c.steps >= 200 for c in matrix) <= 3, "long sequences belong in a few configurations only"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ulp_distance_counts_representable_floats(dtype):
+    a = torch.tensor([1.0, -2.5, 0.0, 1e-3], dtype=dtype)
+    one_up = torch.nextafter(a, torch.full_like(a, float("inf")))
+    two_up = torch.nextafter(one_up, torch.full_like(a, float("inf")))
+    torch.testing.assert_close(ulp_distance(a, one_up), torch.ones(4, dtype=torch.float64))
+    torch.testing.assert_close(ulp_distance(two_up, a), torch.full((4,), 2.0, dtype=torch.float64))
+    tiniest = torch.nextafter(torch.zeros(1, dtype=dtype), torch.ones(1, dtype=dtype))
+    torch.testing.assert_close(ulp_distance(-tiniest, tiniest), torch.full((1,), 2.0, dtype=torch.float64))
+
+
+def test_compare_tells_bitwise_from_within_tolerance_from_different():
+    row = tolerance_for("native", torch.float32)
+    ref = torch.randn(3, 4)
+    nudged = torch.nextafter(ref, torch.full_like(ref, float("inf")))
+    same, close, far = (
+        compare("t", ref.clone(), ref, row),
+        compare("t", nudged, ref, row),
+        compare("t", ref + 1, ref, row),
+    )
+    assert (same.bitwise, same.max_ulps) == (True, 0.0), f"identical tensors reported as {same}"
+    assert (close.bitwise, close.within_tolerance, close.max_ulps) == (False, True, 1.0), f"one ulp: {close}"
+    assert (far.bitwise, far.within_tolerance) == (False, False), f"off by 1: {far}"
+    assert "Expected (3, 4)" in compare("t", ref[:2], ref, row).note, "a wrong shape must be named"
+
+
+def test_every_tolerance_row_says_why():
+    for key, row in TOLERANCES.items():
+        assert row.why, f"tolerance {key} lacks a reason"
+        assert min(row.rtol, row.atol) > 0, f"tolerance {key} lacks a size"
+
+
+@pytest.mark.parametrize("candidate", [nn.LSTM, LSTM, "lstm_replica:LSTM"])
+def test_nn_lstm_and_the_replica_are_certified_bitwise_on_the_default_matrix(candidate):
+    report = check(candidate)
+    assert report.exit_status == 0, report.text()
+    assert report.verdict.startswith("REPLICA: bitwise identical to torch.nn.LSTM in all 15"), report.verdict
+    assert all(r.status == "bitwise" for r in report.results), report.text()
+
+
+@pytest.mark.parametrize("candidate", [nn.LSTMCell, LSTMCell])
+def test_cells_are_certified_and_projected_configs_listed_as_not_applicable(candidate):
+    report = check(candidate)
+    assert report.exit_status == 0, report.text()
+    assert report.kind == "cell"
+    assert report.reference == "torch.nn.LSTMCell"
+    skipped = [r for r in report.results if r.status == "not applicable"]
+    assert skipped, "projected configurations must be listed as not applicable to cells"
+    assert all(r.config["proj_size"] > 0 for r in skipped), "only projected configs may be skipped"
+    assert "nn.LSTMCell has no projection" in skipped[0].reason
+    checked = report.checked[0]
+    assert checked.cell_errors["single_step_max_abs"] == 0.0
+    assert checked.cell_errors["accumulated_max_abs"] == 0.0
+
+
+@pytest.mark.parametrize("candidate", [rewrites.ConcatLSTM, rewrites.ConcatCell])
+def test_equal_rewrites_are_within_tolerance_but_reported_as_not_bitwise(candidate):
+    assert check(candidate).exit_status == 1, "a rewrite is not bitwise and must fail the default standard"
+    report = check(candidate, tolerance=True)
+    assert report.exit_status == 0, report.text()
+    assert report.verdict.startswith("REPLICA WITHIN TOLERANCE (not bitwise)"), report.verdict
+    assert "within tolerance" in {r.status for r in report.results}
+
+
+def test_onednn_backend_runs_both_sides_under_the_same_flags():
+    bitwise = check(LSTM, backend="onednn", configs=[SEED_CONFIG])
+    tolerant = check(LSTM, backend="onednn", configs=[SEED_CONFIG], tolerance=True)
+    assert "mkldnn on" in bitwise.provenance["backend"]
+    assert bitwise.exit_status == 1, "oneDNN's fused kernel is expected to differ from the replica bitwise"
+    assert tolerant.exit_status == 0, tolerant.text()
+
+
+def test_first_mismatch_names_step_layer_batch_and_gate():
+    location = check(modules.ForgetBias, quick=True).results[0].location
+    assert (location.tensor, location.time_step, location.layer, location.gate) == ("output", 0, 0, "f"), location
+    late = next(r for r in check(modules.ChunkReset, quick=True).results if r.status == "different")
+    assert late.location.time_step == 128, f"the chunk reset happens at step 128, located at {late.location}"
+    assert late.steps["output"]["max_abs"][127] == 0.0
+    assert late.steps["output"]["max_abs"][128] > 0.0
+    batch = next(r for r in check(modules.BatchFirstView, quick=True).results if r.status == "different")
+    assert batch.location.batch_index > 0, f"a reshape keeps batch row 0 at step 0 intact: {batch.location}"
+
+
+def test_reverse_direction_and_gradient_only_defects_are_located():
+    reverse = next(r for r in check(modules.WrongReverse, quick=True).results if r.status == "different")
+    assert reverse.location.direction == "reverse", reverse.location
+    grad = check(modules.DetachedState, quick=True).results[0]
+    assert next(d.tensor for d in grad.differences if not d.bitwise) == "grad input", "forward must be exact"
+    assert grad.location.tensor == "grad input"
+
+
+def test_cell_report_separates_single_step_from_accumulated_error():
+    result = check(cells.SwappedState, quick=True).results[0]
+    assert result.cell_errors["single_step_max_abs"] > 0.0, result.cell_errors
+    assert set(result.steps) >= {"output", "h teacher-forced", "c accumulated"}
+    one_ulp_cell = check(rewrites.ConcatCell, quick=True, tolerance=True).results[-1]
+    errors = one_ulp_cell.cell_errors
+    assert errors["accumulated_max_ulps"] >= errors["single_step_max_ulps"] > 0, errors
+
+
+def test_inputs_modified_and_nondeterminism_are_reported():
+    written = check(modules.StateWrittenBack, quick=True).results[0]
+    assert written.status == "different", written.reason
+    assert written.checks["inputs unmodified"] is False, written.reason
+    dropout = next(r for r in check(modules.DropoutInEval, quick=True).results if r.status == "different")
+    assert dropout.checks["same result twice"] is False
+
+
+def test_seed_replays_and_changes_the_draws():
+    first, again = check(modules.OneUlp, quick=True, seed=7), check(modules.OneUlp, quick=True, seed=7)
+    other = check(modules.OneUlp, quick=True, seed=8)
+    assert first.to_json() == again.to_json(), "the same seed must replay the same report"
+    assert first.provenance["seed"] == "7"
+    assert first.results[0].steps != other.results[0].steps, "another seed must draw other inputs"
+
+
+def test_weights_adapter_loads_renamed_parameters():
+    target = "parity_tests.wrong_candidates.renamed:WrappedLSTM"
+    without = check(target, quick=True)
+    assert without.exit_status == 2, without.verdict
+    assert "pass --weights module:fn" in without.verdict, without.verdict
+    report = check(target, quick=True, weights="parity_tests.wrong_candidates.renamed:adapter")
+    assert report.exit_status == 0, report.text()
+    assert "inner.weight_ih_l0" in report.results[0].uncompared, "renamed parameters must be listed as not compared"
+
+
+def test_assert_lstm_parity_raises_with_the_report():
+    assert assert_lstm_parity(LSTM, quick=True).bitwise
+    with pytest.raises(AssertionError, match=r"NOT A REPLICA: .* gate f"):
+        assert_lstm_parity(modules.ForgetBias, quick=True)
+
+
+def test_pytest_plugin_is_registered_and_provides_the_fixture(lstm_parity, request):
+    assert request.config.pluginmanager.hasplugin("lstm_replica"), "the pytest11 entry point is not loaded"
+    assert lstm_parity(LSTMCell, quick=True).exit_status == 0
+
+
+def test_cli_default_target_quick_with_json(tmp_path, capsys):
+    path = tmp_path / "report.json"
+    assert main(["check", "--quick", "--no-progress", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "lstm_replica:LSTM (module) against torch.nn.LSTM" in out
+    assert "seed 0" in out
+    assert out.rstrip().endswith("VERDICT: REPLICA: bitwise identical to torch.nn.LSTM in all 5 configurations")
+    data = json.loads(path.read_text())
+    assert data["exit_status"] == 0
+    assert data["provenance"]["torch"] == torch.__version__
+    series = data["results"][0]["steps"]["output"]
+    assert len(series["max_abs"]) == len(series["max_ulps"]) == quick_matrix()[0].steps
+
+
+def test_cli_wrong_candidate_exits_1_and_says_where(capsys):
+    assert main(["check", "parity_tests.wrong_candidates.modules:MissingTanh", "--quick"]) == 1
+    out = capsys.readouterr().out
+    assert "first difference: output, time step 0, layer 0" in out
+    assert "VERDICT: NOT A REPLICA" in out
+
+
+def test_cli_file_target_and_config_selection(tmp_path, capsys):
+    file = tmp_path / "my_lstm.py"
+    file.write_text("from lstm_replica import LSTM\n\nclass MyLSTM(LSTM):\n    pass\n")
+    name = quick_matrix()[1].name
+    assert main(["check", f"{file}:MyLSTM", "--config", name]) == 0
+    assert f"{name} " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check", "no_such_module_xyz:LSTM"], "Expected no_such_module_xyz to import, got ModuleNotFoundError"),
+        (["check", "lstm_replica:NoSuchThing"], "Expected lstm_replica to define NoSuchThing"),
+        (["check", "torch:tanh"], "Expected a class or factory with a readable signature"),
+        (["check", "lstm_replica:LSTM", "--config", "nope"], "Expected configuration names from --list-configs"),
+        (["check", "lstm_replica:LSTM", "--tf32", "on"], "Expected --device cuda with --tf32 on"),
+    ],
+)
+def test_cli_could_not_check_exits_2_without_traceback(argv, message, capsys):
+    assert main(argv) == 2
+    out = capsys.readouterr().out
+    assert "VERDICT: COULD NOT BE CHECKED" in out, out
+    assert message in out, out
+    assert "Traceback" not in out, "a traceback only with --verbose"
+
+
+def test_cli_verbose_shows_the_traceback(capsys):
+    assert main(["check", "no_such_module_xyz:LSTM", "--verbose"]) == 2
+    assert "Traceback" in capsys.readouterr().out
+
+
+def test_crashing_candidate_exits_2(tmp_path, capsys):
+    file = tmp_path / "crashing.py"
+    file.write_text(
+        "from lstm_replica import LSTM\n\nclass Crashing(LSTM):\n"
+        "    def forward(self, input, hx=None):\n        raise RuntimeError('boom')\n"
+    )
+    assert main(["check", f"{file}:Crashing", "--quick"]) == 2
+    assert "RuntimeError: boom" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the refusal is for machines without")
+def test_cli_cuda_without_a_gpu_exits_2(capsys):
+    assert main(["check", "--device", "cuda"]) == 2
+    assert "Expected a CUDA device, got none: torch.cuda.is_available() is False" in capsys.readouterr().out
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize(("backend", "tf32"), [("native", False), ("cudnn", False), ("cudnn", True)])
+def test_cuda_backends_certify_the_replica_within_tolerance(cuda_device, backend, tf32):
+    report = check(LSTM, quick=True, device="cuda", backend=backend, tf32=tf32, tolerance=True)
+    assert report.exit_status == 0, report.text()
+
+
+def test_progress_bar_only_on_a_terminal():
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    plain, tty = io.StringIO(), Tty()
+    for stream in (plain, tty):
+        bar = Progress(2, stream=stream)
+        bar.advance("a")
+        bar.advance("b")
+        bar.close()
+    assert plain.getvalue() == "", "no progress bar when stderr is not a terminal"
+    assert "[###############---------------] 1/2 b" in tty.getvalue()
+    silent = Tty()
+    Progress(2, enabled=False, stream=silent).advance("a")
+    assert silent.getvalue() == "", "--no-progress must silence the bar"

@@ -1,0 +1,35 @@
+"""The harness is sharp: it rejects every deliberately wrong candidate under the default (bitwise) standard."""
+
+from __future__ import annotations
+
+import pytest
+
+from lstm_replica.parity import check
+from parity_tests.wrong_candidates import REWRITES, SUB_TOLERANCE, WRONG
+
+
+def test_the_catalogue_holds_at_least_15_realistic_mistakes():
+    assert len(WRONG) >= 15, f"only {len(WRONG)} wrong candidates"
+
+
+@pytest.mark.parametrize("target", sorted(WRONG))
+def test_default_matrix_rejects(target):
+    report = check(target)
+    assert report.exit_status == 1, f"{target} ({WRONG[target]}) was not rejected:\n{report.text()}"
+    first = next(r for r in report.results if r.status == "different")
+    assert first.location is not None or first.reason, f"{target}: a rejection must say where"
+
+
+@pytest.mark.parametrize("target", sorted(WRONG))
+def test_tolerance_accepts_only_the_sub_tolerance_defects(target):
+    report = check(target, quick=True, tolerance=True)
+    expected = 0 if target in SUB_TOLERANCE else 1
+    assert report.exit_status == expected, f"{target} ({WRONG[target]}) under --tolerance:\n{report.text()}"
+    if expected == 0:
+        assert "not bitwise" in report.verdict, report.verdict
+
+
+@pytest.mark.parametrize("target", REWRITES)
+def test_rewrites_are_certified_under_tolerance_on_the_default_matrix(target):
+    report = check(target, tolerance=True)
+    assert report.exit_status == 0, report.text()
