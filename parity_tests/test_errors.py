@@ -295,6 +295,9 @@ LOOPHOLES = [
     # Packed input skips check_forward_args; ATen then broadcasts a c_0 of batch 1.
     Loophole("packed_c_batch_one", lambda: nn.LSTM(2, 4), lambda: (sorted_pack(), (z(1, 3, 4), z(1, 1, 4))),
              RuntimeError, ("(1, 3, 4)", "[1, 1, 4]")),
+    # Packed states are not checked; ATen zips the layers' states and ignores c_0's extra layers.
+    Loophole("packed_c_extra_layers", lambda: nn.LSTM(2, 4), lambda: (sorted_pack(), (z(1, 3, 4), z(2, 3, 4))),
+             RuntimeError, ("(1, 3, 4)", "[2, 3, 4]")),
     # c_0 only meets element-wise products in one step: float64 silently promotes the outputs.
     Loophole("c_float64_one_step", lambda: nn.LSTM(2, 4), lambda: (x(1, 3, 2), (z(1, 3, 4), z(1, 3, 4).double())),
              RuntimeError, ("float32", "float64")),
@@ -317,4 +320,32 @@ def test_refused_where_nn_lets_through(case: Loophole) -> None:
     got = raised(lambda: replica(*case.args()))
     assert type(got) is case.refused_with, f"Expected {case.refused_with.__name__}, got {got!r}"
     missing = [text for text in case.says if text not in str(got)]
+    assert not missing, f"Expected the replica's message to name {missing}, got {str(got)!r}"
+
+
+# --- what crashes nn.LSTM -----------------------------------------------------------------------------------------
+
+# Packed states with a layer count ATen does not expect, or an added leading dimension, make
+# nn.LSTM read past its list of states on the native path: the process dies (SIGSEGV), so
+# nn.LSTM is not run here. The replica raises the RuntimeError nn.LSTM raises for the same
+# states with padded input.
+CRASHERS = [
+    Call("packed_c_fewer_layers", lambda: (sorted_pack(), (z(2, 3, 4), z(1, 3, 4))), ("(2, 3, 4)", "[1, 3, 4]"),
+         {"num_layers": 2}),
+    Call("packed_c_zero_layers", lambda: (sorted_pack(), (z(1, 3, 4), z(0, 3, 4))), ("(1, 3, 4)", "[0, 3, 4]")),
+    Call("packed_h_extra_layers", lambda: (sorted_pack(), (z(3, 3, 4), z(2, 3, 4))), ("(2, 3, 4)", "[3, 3, 4]"),
+         {"num_layers": 2}),
+    Call("packed_bidirectional_c_one_direction", lambda: (sorted_pack(), (z(2, 3, 4), z(1, 3, 4))),
+         ("(2, 3, 4)", "[1, 3, 4]"), {"bidirectional": True}),
+    Call("packed_h_added_leading_dim", lambda: (sorted_pack(), (z(1, 1, 3, 4), z(1, 3, 4))), ("(1, 3, 4)", "[1, 1, 3, 4]")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("call", CRASHERS, ids=lambda c: c.id)
+@pytest.mark.usefixtures("cpu_path")
+def test_refused_where_nn_crashes(call: Call) -> None:
+    replica = LSTM(2, 4, **call.kwargs)
+    got = raised(lambda: replica(*call.args()))
+    assert type(got) is RuntimeError, f"Expected RuntimeError, got {got!r}"
+    missing = [text for text in call.says if text not in str(got)]
     assert not missing, f"Expected the replica's message to name {missing}, got {str(got)!r}"
