@@ -139,7 +139,7 @@ def test_transfer_from_a_torch_pair_and_back() -> None:
     assert torch.equal(lstm_back.weight_hh_l0_reverse, lstm.weight_hh_l0_reverse), "reverse weights lost"
     with pytest.raises(ValueError, match="Expected a head with in_features=16"):
         LSTMClassifier.from_torch(lstm, nn.Linear(8, 4))
-    with pytest.raises(TypeError, match="Expected a torch.nn.modules.linear.Linear"):
+    with pytest.raises(TypeError, match=r"Expected a torch\.nn\.modules\.linear\.Linear"):
         LSTMClassifier.from_torch(lstm, nn.Conv1d(16, 4, 1))
 
 
