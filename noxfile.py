@@ -31,3 +31,17 @@ def cuda(session: nox.Session) -> None:
     """Run only the CUDA-marked parity tests (needs a GPU and a CUDA build of torch)."""
     session.install("torch", "-e", ".[test]")
     session.run("pytest", "-m", "cuda", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks vs nn.LSTM (CPU; CUDA too on a GPU machine), peak memory, harness time -> benchmarks/RESULTS.md."""
+    session.install(TORCH, "-e", ".[test]")
+    out = "benchmarks/results"
+    session.run("pytest", "benchmarks", f"--benchmark-json={out}/bench.json", "--benchmark-sort=name", *session.posargs)
+    session.run("python", "benchmarks/memory.py", f"--out={out}/memory.json")
+    session.run("python", "benchmarks/harness_time.py", f"--out={out}/harness.json")
+    session.run(
+        "python", "benchmarks/report.py", f"--bench={out}/bench.json", f"--memory={out}/memory.json",
+        f"--harness={out}/harness.json", "--out=benchmarks/RESULTS.md",
+    )  # fmt: skip

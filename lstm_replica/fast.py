@@ -1,0 +1,242 @@
+r"""``FastLSTM``: a drop-in ``nn.LSTM`` whose time loop is one autograd node with a hand-written backward.
+
+The exact replica (:class:`~lstm_replica.LSTM`) records ~10 autograd nodes per
+time step, as ATen's native path does, so its backward walks them one by one
+and computes the recurrent weight's gradient one small GEMM per step. Here one
+layer-direction's recurrence is a single :class:`torch.autograd.Function`:
+
+* forward: the input projection of the whole sequence is one GEMM, with both
+  biases folded into it; each step is one ``addmm`` into a preallocated gates
+  buffer plus in-place activations, no autograd bookkeeping;
+* backward: per step only what the recurrence forces — the gate gradients and
+  one ``(N, 4H) @ (4H, H_out)`` GEMM for the gradient flowing into
+  ``h_{t-1}``; the weight gradients ``dW_hh`` (and ``dW_hr`` with
+  ``proj_size``) are one GEMM each over all steps, after the loop.
+
+Results are not bitwise ``nn.LSTM``'s (the bias fold and the summation order
+of the weight gradients differ), but stay within the parity harness's float32
+and float64 tolerances; ``parity_tests/test_fast.py`` checks that, forward and
+gradients. Same constructor, parameters, state_dict keys and forward signature
+as ``nn.LSTM``. ``PackedSequence`` input runs the exact replica's path (correct,
+not faster): the fused loop handles padded ``(L, N, H_in)`` input only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+from torch.nn.utils.rnn import PackedSequence
+
+from lstm_replica.cell import CellWeights, Hidden
+from lstm_replica.lstm import LSTM, _check_pair, _check_state_dtypes, _state
+
+
+class _FusedRecurrence(torch.autograd.Function):
+    """One direction of one layer over a padded sequence, from its projected input.
+
+    Inputs: ``x_proj (L, N, 4H)`` (``W_ih x + b_ih + b_hh``), ``h0 (N, H_out)``,
+    ``c0 (N, H)``, ``weight_hh (4H, H_out)``, ``weight_hr (H_out, H)`` or None.
+    Outputs: ``out (L, N, H_out)`` in time order, ``h_n``, ``c_n``.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x_proj: Tensor,
+        h0: Tensor,
+        c0: Tensor,
+        weight_hh: Tensor,
+        weight_hr: Tensor | None,
+        reverse: bool,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        steps, batch, four_h = x_proj.shape
+        hidden = four_h // 4
+        h_out = weight_hh.size(1)
+        gates = torch.empty_like(x_proj)  # activated i, f, g, o per step
+        cells = x_proj.new_empty(steps, batch, hidden)  # c_t
+        tanh_cells = x_proj.new_empty(steps, batch, hidden)  # tanh(c_t)
+        out = x_proj.new_empty(steps, batch, h_out)  # h_t
+        pre_proj = x_proj.new_empty(steps, batch, hidden) if weight_hr is not None else None  # o ⊙ tanh(c_t)
+        w_hh_t = weight_hh.t()
+        h, c = h0, c0
+        for t in _order(steps, reverse):
+            g = torch.addmm(x_proj[t], h, w_hh_t, out=gates[t])
+            g[:, : 2 * hidden].sigmoid_()
+            g[:, 2 * hidden : 3 * hidden].tanh_()
+            g[:, 3 * hidden :].sigmoid_()
+            i, f, gg, o = g.chunk(4, 1)
+            c = torch.mul(f, c, out=cells[t]).addcmul_(i, gg)
+            tc = torch.tanh(c, out=tanh_cells[t])
+            if weight_hr is None:
+                h = torch.mul(o, tc, out=out[t])
+            else:
+                hc = torch.mul(o, tc, out=pre_proj[t])
+                h = torch.mm(hc, weight_hr.t(), out=out[t])
+        ctx.reverse = reverse
+        ctx.save_for_backward(gates, cells, tanh_cells, out, pre_proj, h0, c0, weight_hh, weight_hr)
+        return out, h.clone(), c.clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(
+        ctx: Any, grad_out: Tensor | None, grad_hn: Tensor | None, grad_cn: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        gates, cells, tanh_cells, out, pre_proj, h0, c0, weight_hh, weight_hr = ctx.saved_tensors
+        reverse: bool = ctx.reverse
+        steps, batch, four_h = gates.shape
+        hidden = four_h // 4
+        grad_out = torch.zeros_like(out) if grad_out is None else grad_out
+        dh = torch.zeros_like(h0) if grad_hn is None else grad_hn.clone()
+        dc = torch.zeros_like(c0) if grad_cn is None else grad_cn.clone()
+        d_gates = torch.empty_like(gates)  # d loss / d pre-activation gates, per step
+        d_h_total = torch.empty_like(out) if weight_hr is not None else None  # d loss / d h_t, for dW_hr
+        scratch = gates.new_empty(batch, hidden)
+        order = list(_order(steps, reverse))
+        for k, t in enumerate(reversed(order)):
+            dh.add_(grad_out[t])
+            if weight_hr is not None:
+                d_h_total[t].copy_(dh)
+                dhc = dh @ weight_hr  # (N, H)
+            else:
+                dhc = dh
+            i, f, g, o = gates[t].chunk(4, 1)
+            tc = tanh_cells[t]
+            c_prev = c0 if k == steps - 1 else cells[order[steps - 2 - k]]
+            di, df, dg, do = d_gates[t].chunk(4, 1)
+            # dc += dhc ⊙ o ⊙ (1 - tanh²c)
+            torch.mul(tc, tc, out=scratch).neg_().add_(1).mul_(o)
+            dc.addcmul_(dhc, scratch)
+            # do = dhc ⊙ tanh c ⊙ o(1 - o)
+            torch.mul(dhc, tc, out=do).mul_(o)
+            torch.sub(1, o, out=scratch)
+            do.mul_(scratch)
+            # di = dc ⊙ g ⊙ i(1 - i)
+            torch.mul(dc, g, out=di).mul_(i)
+            torch.sub(1, i, out=scratch)
+            di.mul_(scratch)
+            # df = dc ⊙ c_{t-1} ⊙ f(1 - f)
+            torch.mul(dc, c_prev, out=df).mul_(f)
+            torch.sub(1, f, out=scratch)
+            df.mul_(scratch)
+            # dg = dc ⊙ i ⊙ (1 - g²)
+            torch.mul(g, g, out=scratch).neg_().add_(1).mul_(i)
+            torch.mul(dc, scratch, out=dg)
+            dc.mul_(f)
+            dh = d_gates[t] @ weight_hh  # (N, H_out), into h_{t-1}
+        flat = d_gates.view(steps * batch, four_h)
+        # dW_hh = Σ_t dgates_tᵀ h_{t-1}; h_{t-1} is out shifted by one step (h0 for the first step)
+        first, rest = (steps - 1, slice(0, steps - 1)) if reverse else (0, slice(1, steps))
+        prev = slice(1, steps) if reverse else slice(0, steps - 1)
+        grad_w_hh = d_gates[first].t() @ h0
+        if steps > 1:
+            grad_w_hh.addmm_(d_gates[rest].reshape(-1, four_h).t(), out[prev].reshape(-1, out.size(2)))
+        grad_w_hr = None
+        if weight_hr is not None:
+            grad_w_hr = d_h_total.reshape(-1, out.size(2)).t() @ pre_proj.reshape(-1, hidden)
+        return flat.view_as(gates), dh, dc, grad_w_hh, grad_w_hr, None
+
+
+def _order(steps: int, reverse: bool) -> range:
+    return range(steps - 1, -1, -1) if reverse else range(steps)
+
+
+def _bias(w: CellWeights) -> Tensor | None:
+    if w.bias_ih is None or w.bias_hh is None:
+        return None
+    return w.bias_ih + w.bias_hh
+
+
+def fused_layer(x: Tensor, hidden: Hidden, w: CellWeights, reverse: bool = False) -> tuple[Tensor, Hidden]:
+    """One direction of one layer: ``(L, N, H_in) -> (L, N, H_out)`` and ``(h_n, c_n)``."""
+    x_proj = F.linear(x, w.weight_ih, _bias(w))  # (L, N, 4H): one GEMM for the whole sequence
+    out, h_n, c_n = _FusedRecurrence.apply(x_proj.contiguous(), hidden[0], hidden[1], w.weight_hh, w.weight_hr, reverse)
+    return out, (h_n, c_n)
+
+
+class FastLSTM(LSTM):
+    """``nn.LSTM``-compatible; padded input runs :class:`_FusedRecurrence`, packed input the exact replica."""
+
+    def forward(  # type: ignore[override]
+        self, input: Tensor | PackedSequence, hx: Hidden | None = None
+    ) -> tuple[Tensor | PackedSequence, Hidden]:
+        """Run the LSTM; shapes as ``nn.LSTM``. Not bitwise: within the harness tolerance."""
+        if isinstance(input, PackedSequence):
+            return super().forward(input, hx)
+        if not isinstance(input, Tensor):
+            msg = f"LSTM: Expected input to be a Tensor or a PackedSequence, got {type(input).__name__}"
+            raise AttributeError(msg)  # noqa: TRY004 -- what nn.LSTM's input.dim() raises
+        if input.dim() not in (2, 3):
+            msg = f"LSTM: Expected input to be 2D or 3D, got {input.dim()}D instead"
+            raise ValueError(msg)
+        # The same normalisation and checks as LSTM.forward_with's padded branch, with its helpers.
+        is_batched = input.dim() == 3
+        batch_dim = 0 if self.batch_first else 1
+        if not is_batched:
+            input = input.unsqueeze(batch_dim)
+        batch = input.size(batch_dim)
+        directions = 2 if self.bidirectional else 1
+        given = hx
+        if hx is None:
+            hx = self._zero_state(input, batch, directions, self.proj_size or self.hidden_size)
+        else:
+            h_0, c_0 = _state(hx, 0, "LSTM"), _state(hx, 1, "LSTM")
+            expected_dim = 3 if is_batched else 2
+            if h_0.dim() != expected_dim or c_0.dim() != expected_dim:
+                kind = "batched 3-D" if is_batched else "unbatched 2-D"
+                msg = (
+                    f"For {kind} input, hx and cx should also be {expected_dim}-D "
+                    f"but got ({h_0.dim()}-D, {c_0.dim()}-D) tensors"
+                )
+                raise RuntimeError(msg)
+            hx = (h_0, c_0) if is_batched else (h_0.unsqueeze(1), c_0.unsqueeze(1))
+        self._check_input(input, 3, ValueError)
+        self._check_hidden_size(hx, batch)
+        if given is not None:
+            _check_pair(given, "LSTM")
+        self._check_devices(input, hx)
+        _check_state_dtypes(hx, self.weight_ih_l0.dtype, "LSTM")
+        if input.size(1 if self.batch_first else 0) == 0:
+            msg = "Expected sequence length to be larger than 0 in RNN"
+            raise RuntimeError(msg)
+
+        layer_input = input.transpose(0, 1) if self.batch_first else input  # (L, N, H_in)
+        weights = self.cell_weights()
+        h0, c0 = hx[0].unbind(0), hx[1].unbind(0)
+        h_n: list[Tensor] = []
+        c_n: list[Tensor] = []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                k = layer * directions + direction
+                out, (h, c) = fused_layer(layer_input, (h0[k], c0[k]), weights[k], reverse=direction == 1)
+                outputs.append(out)
+                h_n.append(h)
+                c_n.append(c)
+            layer_input = outputs[0] if directions == 1 else torch.cat(outputs, 2)
+            if self.dropout != 0 and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        output = layer_input.transpose(0, 1) if self.batch_first else layer_input
+        h_out, c_out = torch.stack(h_n, 0), torch.stack(c_n, 0)
+        if not is_batched:
+            return output.squeeze(batch_dim), (h_out.squeeze(1), c_out.squeeze(1))
+        return output, (h_out, c_out)
+
+
+def cuda_graphed(module: nn.Module, example_input: Tensor) -> nn.Module:
+    """The GPU fast path: ``module``'s forward and backward captured once as CUDA graphs, then replayed.
+
+    Launch overhead (~10 small kernels per time step) dominates an eager LSTM
+    at GPU speeds; a replay launches the whole sequence at once. The captured
+    graphs are only valid for inputs shaped, typed and placed as
+    ``example_input`` and called as ``module(input)`` (``hx`` left to zeros);
+    outputs are static buffers overwritten by the next call. Parameters may be
+    updated in place between calls (optimizers do), not reassigned.
+    """
+    if example_input.device.type != "cuda":
+        msg = f"Expected a CUDA example input for cuda_graphed, got one on {example_input.device}"
+        raise ValueError(msg)
+    return torch.cuda.make_graphed_callables(module, (example_input,))

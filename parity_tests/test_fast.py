@@ -1,0 +1,147 @@
+"""The fast mode (``lstm_replica.fast.FastLSTM``) agrees with ``nn.LSTM`` within the harness's tolerances.
+
+FastLSTM is not bitwise (it folds the two biases and sums the recurrent weight
+gradient in one GEMM), so the standard here is the parity harness's stated
+tolerance for the native path and the dtype (``lstm_replica.parity.compare``),
+applied to the output, h_n, c_n and every gradient (input, h_0, c_0, each
+parameter). Packed input takes the exact replica's path, so there it must be
+bitwise. The harness itself certifies FastLSTM (``check(..., tolerance=True)``).
+The CUDA tests (eager and CUDA-graph fast path vs cuDNN) skip without a GPU.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from lstm_replica import LSTM
+from lstm_replica.fast import FastLSTM, cuda_graphed
+from lstm_replica.parity import check
+from lstm_replica.parity.compare import tolerance_for
+from parity_tests._support import Case, bitwise_differences, make_inputs, run
+
+DENSE_CASES = [
+    Case(),
+    Case(dtype=torch.float32),
+    Case(num_layers=2, bidirectional=True),
+    Case(num_layers=3, bidirectional=True, proj_size=3, dtype=torch.float32),
+    Case(num_layers=2, proj_size=2, bias=False, batch_first=True),
+    Case(bidirectional=True, batch_first=True, hx_given=False, dtype=torch.float32),
+    Case(num_layers=2, bidirectional=True, proj_size=2, input_kind="unbatched"),
+    Case(num_layers=2, dropout=0.5, dtype=torch.float32),  # dropout inactive in eval mode
+    Case(seq_len=1, batch_size=1),
+    Case(seq_len=200, num_layers=2, bidirectional=True, dtype=torch.float32, input_size=16, hidden_size=32),
+]
+PACKED_CASES = [
+    Case(input_kind="packed_unsorted", num_layers=2, bidirectional=True),
+    Case(input_kind="packed_sorted", proj_size=2, batch_first=True, dtype=torch.float32),
+]
+
+
+def assert_within_tolerance(reference: dict[str, Tensor], candidate: dict[str, Tensor], dtype: torch.dtype) -> None:
+    tol = tolerance_for("native", dtype)
+    assert reference.keys() == candidate.keys(), f"tensors differ: {sorted(reference)} vs {sorted(candidate)}"
+    for name, ref in reference.items():
+        torch.testing.assert_close(
+            candidate[name], ref, rtol=tol.rtol, atol=tol.atol, msg=lambda m, name=name: f"{name}: {m}"
+        )
+
+
+def fast_and_reference(case: Case) -> tuple[FastLSTM, nn.LSTM]:
+    reference = nn.LSTM(**case.module_kwargs()).eval()
+    return FastLSTM.from_torch(reference), reference
+
+
+@pytest.mark.usefixtures("native_cpu")
+@pytest.mark.parametrize("case", DENSE_CASES, ids=lambda c: c.id)
+def test_forward_and_gradients_within_tolerance(case: Case) -> None:
+    fast, reference = fast_and_reference(case)
+    inputs = make_inputs(case, torch.Generator().manual_seed(7))
+    assert_within_tolerance(run(reference, case, inputs), run(fast, case, inputs), case.dtype)
+
+
+@pytest.mark.usefixtures("native_cpu")
+@pytest.mark.parametrize("case", PACKED_CASES, ids=lambda c: c.id)
+def test_packed_input_falls_back_to_the_exact_path_bitwise(case: Case) -> None:
+    fast, reference = fast_and_reference(case)
+    inputs = make_inputs(case, torch.Generator().manual_seed(7))
+    assert bitwise_differences(run(reference, case, inputs), run(fast, case, inputs)) == []
+
+
+@pytest.mark.usefixtures("native_cpu")
+def test_training_dropout_draws_the_same_masks_as_nn_lstm() -> None:
+    case = Case(num_layers=3, dropout=0.5, dtype=torch.float64)
+    fast, reference = fast_and_reference(case)
+    fast.train()
+    reference.train()
+    inputs = make_inputs(case, torch.Generator().manual_seed(7))
+    torch.manual_seed(3)
+    expected = run(reference, case, inputs)
+    torch.manual_seed(3)
+    assert_within_tolerance(expected, run(fast, case, inputs), case.dtype)
+
+
+def test_weights_and_state_dict_are_nn_lstm_s() -> None:
+    reference = nn.LSTM(4, 6, num_layers=2, bidirectional=True, proj_size=3)
+    fast = FastLSTM(4, 6, num_layers=2, bidirectional=True, proj_size=3)
+    fast.load_state_dict(reference.state_dict())
+    assert list(fast.state_dict()) == list(reference.state_dict())
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(fast.state_dict()[name], tensor), f"{name} differs after load_state_dict"
+
+
+@pytest.mark.parametrize(
+    ("make_input", "error", "message"),
+    [
+        (lambda: torch.randn(5, 3, 7), RuntimeError, "input.size(-1) must be equal to input_size"),
+        (lambda: torch.randn(5, 3, 4, 1), ValueError, "Expected input to be 2D or 3D"),
+        (lambda: torch.randn(0, 3, 4), RuntimeError, "Expected sequence length to be larger than 0"),
+    ],
+)
+def test_bad_input_is_refused_as_the_replica_refuses_it(make_input: object, error: type, message: str) -> None:
+    x = make_input()
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        LSTM(4, 6)(x)
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        FastLSTM(4, 6)(x)
+
+
+def test_harness_certifies_fast_mode_within_tolerance() -> None:
+    report = check(FastLSTM, tolerance=True, quick=True)
+    assert report.exit_status == 0, report.text()
+
+
+def test_cuda_graphed_refuses_a_cpu_input() -> None:
+    with pytest.raises(ValueError, match="Expected a CUDA example input"):
+        cuda_graphed(FastLSTM(4, 6), torch.randn(5, 3, 4))
+
+
+def _cuda_run(module: nn.Module, x: Tensor) -> dict[str, Tensor]:
+    module.zero_grad(set_to_none=True)
+    output, (h_n, c_n) = module(x)
+    (output.sum() + h_n.sum() + c_n.sum()).backward()
+    result = {"output": output, "h_n": h_n, "c_n": c_n}
+    result |= {f"grad_{n}": p.grad for n, p in module.named_parameters()}
+    return {k: v.detach().clone() for k, v in result.items()}
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("graphed", [False, True], ids=["eager", "cuda_graphs"])
+def test_cuda_fast_path_within_cudnn_tolerance(cuda_device: torch.device, graphed: bool) -> None:
+    reference = nn.LSTM(32, 64, num_layers=2, bidirectional=True, device=cuda_device)
+    fast = FastLSTM.from_torch(reference)
+    x = torch.randn(50, 8, 32, device=cuda_device)
+    tol = tolerance_for("cudnn", torch.float32)
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        previous = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = False
+        try:
+            expected = _cuda_run(reference, x)
+            candidate: nn.Module = cuda_graphed(fast, x) if graphed else fast
+            for _ in range(2):  # a graph replays: the second call must be right too
+                got = _cuda_run(candidate, x)
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = previous
+    for name, ref in expected.items():
+        torch.testing.assert_close(got[name], ref, rtol=tol.rtol, atol=tol.atol, msg=lambda m, n=name: f"{n}: {m}")
