@@ -63,7 +63,13 @@ def test_compare_tells_bitwise_from_within_tolerance_from_different():
     assert (same.bitwise, same.max_ulps) == (True, 0.0), f"identical tensors reported as {same}"
     assert (close.bitwise, close.within_tolerance, close.max_ulps) == (False, True, 1.0), f"one ulp: {close}"
     assert (far.bitwise, far.within_tolerance) == (False, False), f"off by 1: {far}"
-    assert "Expected (3, 4)" in compare("t", ref[:2], ref, row).note, "a wrong shape must be named"
+    assert compare("t", ref[:2], ref, row).note == "Expected t of shape (3, 4), got (2, 4)"
+    assert compare("t", ref.double(), ref, row).note == "Expected t of dtype torch.float32, got torch.float64"
+    with_nan = ref.clone()
+    with_nan[1, 2] = float("nan")
+    nan = compare("t", with_nan, ref, row)
+    assert nan.note == "NaN in 1 of 12 elements where the reference has a number", nan
+    assert (nan.bitwise, nan.within_tolerance) == (False, False), f"a NaN where the reference has a number: {nan}"
 
 
 def test_every_tolerance_row_says_why():
@@ -224,9 +230,11 @@ def test_cli_could_not_check_exits_2_without_traceback(argv, message, capsys):
     assert "Traceback" not in out, "a traceback only with --verbose"
 
 
-def test_cli_verbose_shows_the_traceback(capsys):
+def test_cli_verbose_shows_the_traceback_on_stderr(capsys):
     assert main(["check", "no_such_module_xyz:LSTM", "--verbose"]) == 2
-    assert "Traceback" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "Traceback" in captured.err, captured.err
+    assert "Traceback" not in captured.out, "the report on stdout carries no traceback"
 
 
 def test_crashing_candidate_exits_2(tmp_path, capsys):

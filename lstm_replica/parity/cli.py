@@ -1,20 +1,39 @@
 """``lstm-replica check TARGET``: the harness's command-line face.
 
 Exit status: 0 the candidate is a replica under the requested standard,
-1 it is not (the report says where), 2 it could not be checked.
+1 it is not (the report says where), 2 it could not be checked (or the
+requested plot could not be drawn). The report goes to stdout; when the
+candidate could not be checked, a one-line reason also goes to stderr, as do
+tracebacks (``--verbose`` only).
+
+A configuration still running after ``--timeout`` seconds ends the run with
+exit status 2. If the candidate does not give control back even then (stuck
+outside Python), a watchdog prints the reason to stderr and ends the process
+with exit status 2 (see :mod:`lstm_replica.parity.deadline`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from lstm_replica.parity.configs import default_matrix, quick_matrix
-from lstm_replica.parity.runner import check
+from lstm_replica.parity.report import Report
+from lstm_replica.parity.runner import DEFAULT_TIMEOUT_S, check
 
 DEFAULT_TARGET = "lstm_replica:LSTM"
+PREFIX = "lstm-replica check"
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        msg = f"Expected a number of seconds >= 0 (0: no limit), got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,9 +54,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="replays a run: every random draw derives from it")
     parser.add_argument("--weights", metavar="MODULE:FN", help="adapter fn(candidate, reference) loading the weights")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="draw the error per time step of the first configuration that is not bitwise identical "
+        "(needs matplotlib: pip install 'lstm-replica[plot]')",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"per configuration; past it the candidate could not be checked (default {DEFAULT_TIMEOUT_S:g}; 0: none)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.add_argument("--verbose", action="store_true", help="every parameter row, and tracebacks")
+    parser.add_argument("--verbose", action="store_true", help="every parameter row, and tracebacks (on stderr)")
     parser.set_defaults(func=run)
+
+
+def _give_up(message: str) -> None:
+    """The watchdog's last word: the candidate is stuck where the time-out cannot reach it."""
+    sys.stderr.write(
+        f"{PREFIX}: could not be checked: {message}; the candidate did not give control back, so the run was ended\n"
+    )
+    sys.stderr.flush()
+    os._exit(2)
+
+
+def _plot(report: Report, path: Path) -> int:
+    from lstm_replica import plot
+
+    try:
+        name = plot.save(report, path)
+    except OSError as exc:
+        print(f"{PREFIX}: Expected to write the plot to {path}, got {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    if name is None:
+        print(f"{PREFIX}: no plot written: no configuration has per-step errors to draw", file=sys.stderr)
+    else:
+        print(f"{PREFIX}: plot of {name} written to {path}", file=sys.stderr)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +102,14 @@ def run(args: argparse.Namespace) -> int:
         matrix = quick_matrix() if args.quick else default_matrix()
         print("\n".join(c.name for c in matrix))
         return 0
+    if args.plot is not None:
+        from lstm_replica.plot import PlotUnavailable, require_matplotlib
+
+        try:
+            require_matplotlib()
+        except PlotUnavailable as exc:
+            print(f"{PREFIX}: {exc}", file=sys.stderr)
+            return 2
     report = check(
         args.target,
         tolerance=args.tolerance,
@@ -56,9 +121,16 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         weights=args.weights,
         progress=not args.no_progress,
+        timeout=args.timeout or None,
+        on_stuck=_give_up,
     )
     print(report.text(verbose=args.verbose))
     if args.json is not None:
         args.json.write_text(json.dumps(report.to_json(), indent=1, default=str) + "\n")
     sys.stdout.flush()
-    return report.exit_status
+    plotted = _plot(report, args.plot) if args.plot is not None else 0
+    if args.verbose and report.traceback:
+        print(report.traceback.rstrip(), file=sys.stderr)
+    if report.exit_status == 2:
+        print(f"{PREFIX}: could not be checked: {report.unchecked_reason}", file=sys.stderr)
+    return report.exit_status or plotted

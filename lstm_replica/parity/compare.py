@@ -3,7 +3,9 @@
 Bitwise means ``torch.equal`` (same shape, dtype and every element). The
 tolerances live in :data:`TOLERANCES`, one row per backend and dtype, each
 with the reason for its size; an element is within tolerance when
-``|candidate - reference| <= atol + rtol * |reference|``.
+``|candidate - reference| <= atol + rtol * |reference|``. A difference of
+shape or dtype, or a NaN where the reference has a number, is named in the
+difference's note.
 """
 
 from __future__ import annotations
@@ -102,16 +104,28 @@ def differing(a: Tensor, b: Tensor) -> Tensor:
     return (a != b) & ~(a.isnan() & b.isnan())
 
 
+def _ulps(a: Tensor, b: Tensor) -> Tensor:
+    """Elementwise ulps between two tensors: 0 where bitwise equal, NaN where only one of them is NaN."""
+    one_nan = a.isnan() ^ b.isnan()
+    return torch.where(differing(a, b), torch.where(one_nan, torch.nan, ulp_distance(a, b)), 0.0)
+
+
 def compare(tensor: str, candidate: Tensor | None, reference: Tensor, tolerance: Tolerance) -> Difference:
     """Compare one candidate tensor with the reference's."""
+    inf = float("inf")
     if candidate is None:
-        return Difference(tensor, False, False, float("inf"), float("inf"), float("inf"), "candidate gave none")
-    if candidate.shape != reference.shape or candidate.dtype != reference.dtype:
-        note = f"Expected {tuple(reference.shape)} {reference.dtype}, got {tuple(candidate.shape)} {candidate.dtype}"
-        return Difference(tensor, False, False, float("inf"), float("inf"), float("inf"), note)
+        return Difference(tensor, False, False, inf, inf, inf, f"Expected {tensor}, got none")
+    if candidate.shape != reference.shape:
+        note = f"Expected {tensor} of shape {tuple(reference.shape)}, got {tuple(candidate.shape)}"
+        return Difference(tensor, False, False, inf, inf, inf, note)
+    if candidate.dtype != reference.dtype:
+        note = f"Expected {tensor} of dtype {reference.dtype}, got {candidate.dtype}"
+        return Difference(tensor, False, False, inf, inf, inf, note)
     a, b = candidate.detach().cpu(), reference.detach().cpu()
     if a.numel() == 0:
         return Difference(tensor, True, True, 0.0, 0.0, 0.0)
+    nan = int((a.isnan() & ~b.isnan()).sum())
+    note = f"NaN in {nan} of {a.numel()} elements where the reference has a number" if nan else ""
     diff = (a.to(torch.float64) - b.to(torch.float64)).abs()
     diff = torch.where(differing(a, b), diff, torch.zeros_like(diff))
     rel = diff / b.to(torch.float64).abs().clamp_min(torch.finfo(b.dtype).tiny)
@@ -122,7 +136,8 @@ def compare(tensor: str, candidate: Tensor | None, reference: Tensor, tolerance:
         within_tolerance=bool(within.all()),
         max_abs=float(diff.max()),
         max_rel=float(rel.max()),
-        max_ulps=float(torch.where(differing(a, b), ulp_distance(a, b), 0.0).max()),
+        max_ulps=float(_ulps(a, b).max()),
+        note=note,
     )
 
 
@@ -131,5 +146,5 @@ def per_step(candidate: Tensor, reference: Tensor) -> tuple[list[float], list[fl
     a, b = candidate.detach().cpu(), reference.detach().cpu()
     mask = differing(a, b)
     diff = torch.where(mask, (a.to(torch.float64) - b.to(torch.float64)).abs(), 0.0).flatten(1)  # (L, rest)
-    ulps = torch.where(mask, ulp_distance(a, b), 0.0).flatten(1)  # (L, rest)
+    ulps = _ulps(a, b).flatten(1)  # (L, rest)
     return diff.amax(1).tolist(), ulps.amax(1).tolist()

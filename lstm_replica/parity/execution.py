@@ -6,6 +6,12 @@ the replica's layer machinery (``LSTM.forward_with`` with one
 driven by the very same machinery, so the cell is the only difference.
 Both sides get the reference's weights, the same inputs (random non-zero
 h_0 != c_0) and the same random upstream gradients for output, h_n and c_n.
+
+What a candidate returns is checked before it is used: a result that is not
+``(output, (h_n, c_n))`` (a cell's: not ``(h, c)``) cannot be compared, and
+raises :class:`CheckError` (exit status 2); a cell's state of the wrong shape or
+dtype is a proven difference, and raises :class:`WrongResult` (exit status 1).
+A module's wrongly shaped tensors are compared, and reported, as they are.
 """
 
 from __future__ import annotations
@@ -23,6 +29,25 @@ from lstm_replica.layers import CellRecurrence
 from lstm_replica.lstm import LSTM
 from lstm_replica.parity.candidates import CheckError, WeightAdapter, describe, load_weights
 from lstm_replica.parity.configs import Config
+
+
+class WrongResult(Exception):
+    """The candidate's cell returned a state of the wrong shape or dtype: a difference, not a failure to check."""
+
+
+def structure(obj: object, depth: int = 0) -> str:
+    """What a returned object is made of, for messages: ``tuple(Tensor(7, 3, 6), Tensor(1, 3, 6))``."""
+    if isinstance(obj, Tensor):
+        return f"Tensor{tuple(obj.shape)}"
+    if isinstance(obj, (tuple, list)) and depth < 2:
+        items = [structure(item, depth + 1) for item in obj[:4]] + (["..."] if len(obj) > 4 else [])
+        return f"{type(obj).__name__}({', '.join(items)})"
+    return type(obj).__name__
+
+
+def _is_pair(obj: object) -> bool:
+    return isinstance(obj, (tuple, list)) and len(obj) == 2
+
 
 Forward = Callable[[Tensor | PackedSequence, Hidden | None], tuple[Tensor | PackedSequence, Hidden]]
 
@@ -136,16 +161,38 @@ def _cell_pair(candidate: Candidate, config: Config, device: str) -> Pair:
         for cand, ref in zip(cand_cells, ref_cells, strict=True):
             load_weights(cand, ref, candidate.adapter)
 
-    def side(cells: list[nn.Module]) -> Side:
+    def side(cells: list[nn.Module], checked: bool) -> Side:
+        calls = [_checked_cell(cell) if checked else cell for cell in cells]
+
         def forward(inp: Tensor | PackedSequence, hx: Hidden | None) -> tuple[Tensor | PackedSequence, Hidden]:
-            return machine.forward_with([CellRecurrence(cell) for cell in cells], inp, hx)
+            return machine.forward_with([CellRecurrence(call) for call in calls], inp, hx)
 
         params = {f"{name}.{p}": t for name, cell in zip(names, cells, strict=True) for p, t in cell.named_parameters()}
-        return Side(forward, params, cells[0])
+        return Side(forward, params, calls[0])
 
     sync()
-    reference = side(ref_cells)
-    return Pair(side(cand_cells), reference, reference.parameters, sync)
+    reference = side(ref_cells, checked=False)
+    return Pair(side(cand_cells, checked=True), reference, reference.parameters, sync)
+
+
+def _checked_cell(cell: nn.Module) -> Callable[[Tensor, Hidden], Hidden]:
+    """The candidate cell, its every result checked to be ``(h, c)`` shaped and typed as the state it was given."""
+
+    def call(x_t: Tensor, hidden: Hidden) -> Hidden:
+        result = cell(x_t, hidden)
+        if not (_is_pair(result) and all(isinstance(t, Tensor) for t in result)):
+            msg = f"Expected the cell to return (h, c) as nn.LSTMCell does, got {structure(result)}"
+            raise CheckError(msg)
+        for label, got, given in zip("hc", result, hidden, strict=True):
+            if got.shape != given.shape:
+                msg = f"Expected the cell's {label} of shape {tuple(given.shape)}, got {tuple(got.shape)}"
+                raise WrongResult(msg)
+            if got.dtype != given.dtype:
+                msg = f"Expected the cell's {label} of dtype {given.dtype}, got {got.dtype}"
+                raise WrongResult(msg)
+        return result[0], result[1]
+
+    return call
 
 
 def build_pair(candidate: Candidate, config: Config, device: str, seed: int) -> Pair:
@@ -169,7 +216,7 @@ def run(side: Side, config: Config, inputs: Inputs, with_grad: bool) -> Outcome:
         fed = pack_padded_sequence(x, inputs.lengths, batch_first=config.batch_first, enforce_sorted=False)
     hx = None if h0 is None else (h0, c0)
     with torch.set_grad_enabled(with_grad):
-        output, (h_n, c_n) = side.forward(fed, hx)
+        output, h_n, c_n = _unpack(_call("forward", side.forward, fed, hx))
     packing = None
     if isinstance(output, PackedSequence):
         packing = (output.batch_sizes, output.sorted_indices, output.unsorted_indices)
@@ -184,6 +231,26 @@ def run(side: Side, config: Config, inputs: Inputs, with_grad: bool) -> Outcome:
     return Outcome(tensors, packing, unmodified)
 
 
+def _call(phase: str, fn: Callable, *args: object) -> object:
+    """``fn(*args)``; what the candidate's code raises becomes a :class:`CheckError` naming the phase."""
+    try:
+        return fn(*args)
+    except (CheckError, WrongResult):
+        raise
+    except (Exception, SystemExit) as exc:
+        msg = f"{phase} raised {type(exc).__name__}: {exc}"
+        raise CheckError(msg) from exc
+
+
+def _unpack(result: object) -> tuple[Tensor | PackedSequence, Tensor, Tensor]:
+    if _is_pair(result) and isinstance(result[0], (Tensor, PackedSequence)) and _is_pair(result[1]):
+        h_n, c_n = result[1]
+        if isinstance(h_n, Tensor) and isinstance(c_n, Tensor):
+            return result[0], h_n, c_n
+    msg = f"Expected forward to return (output, (h_n, c_n)) as nn.LSTM does, got {structure(result)}"
+    raise CheckError(msg)
+
+
 def _gradients(
     side: Side, tensors: dict[str, Tensor | None], inputs: Inputs, x: Tensor, h0: Tensor | None, c0: Tensor | None
 ) -> dict[str, Tensor | None]:
@@ -191,8 +258,12 @@ def _gradients(
     results = (tensors["output"], tensors["h_n"], tensors["c_n"])
     if any(r.shape != g.shape for r, g in zip(results, upstream, strict=True)):
         return {}  # the forward comparison already reports the wrong shape
-    loss = sum((r * g).sum() for r, g in zip(results, upstream, strict=True))
     wrt = {"grad input": x} | ({} if h0 is None else {"grad h_0": h0, "grad c_0": c0})
     wrt |= {f"grad {name}": p for name, p in side.parameters.items() if p.requires_grad}
-    grads = torch.autograd.grad(loss, list(wrt.values()), allow_unused=True)
+
+    def backward() -> tuple[Tensor | None, ...]:
+        loss = sum((r * g).sum() for r, g in zip(results, upstream, strict=True))
+        return torch.autograd.grad(loss, list(wrt.values()), allow_unused=True)
+
+    grads = _call("backward", backward)
     return dict(zip(wrt, grads, strict=True))

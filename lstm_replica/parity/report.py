@@ -2,8 +2,9 @@
 
 ``Report.text()`` renders it for people, ``Report.to_json()`` gives the same
 data for machines (per-step error series included, for plotting later).
-Exit status: 0 replica under the requested standard, 1 not a replica,
-2 could not be checked.
+Exit status: 0 replica under the requested standard, 1 not a replica (a
+proven difference in any configuration), 2 could not be checked (nothing
+proven different, and the candidate failed to load, to run, or to finish in time).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Report:
     results: list[ConfigResult] = field(default_factory=list)
     error: str | None = None  # why the candidate could not be checked at all
     traceback: str | None = None
+    not_run: list[str] = field(default_factory=list)  # configurations left after a time-out
 
     @property
     def checked(self) -> list[ConfigResult]:
@@ -66,13 +68,16 @@ class Report:
         status = self.exit_status
         n = len(self.checked)
         if status == 2:
-            reason = self.error or next((f"{r.name}: {r.reason}" for r in self.results if r.status == "error"), "")
-            return f"COULD NOT BE CHECKED: {reason or 'no configuration applies to this candidate'}"
+            return f"COULD NOT BE CHECKED: {self.unchecked_reason}"
         if status == 1:
             bad = [r for r in self.results if r.status == "different"]
             first = bad[0]
             where = first.location.describe() if first.location else first.reason
-            return f"NOT A REPLICA: {len(bad)}/{n} configurations differ; first in {first.name}: {where}"
+            if first.location is not None and first.reason:
+                where += f" [{first.reason}]"
+            errors = sum(r.status == "error" for r in self.results)
+            unchecked = f"; {errors} could not be checked" if errors else ""
+            return f"NOT A REPLICA: {len(bad)}/{n} configurations differ{unchecked}; first in {first.name}: {where}"
         if self.bitwise:
             return f"REPLICA: bitwise identical to {self.reference} in all {n} configurations"
         ulps = max((d.max_ulps for r in self.checked for d in r.differences), default=0.0)
@@ -81,6 +86,16 @@ class Report:
             f"in all {n} configurations, at most {ulps:.0f} ulps apart"
         )
 
+    @property
+    def unchecked_reason(self) -> str:
+        """Why the candidate could not be checked: the load error, or the first configuration's error."""
+        if self.error is not None:
+            return self.error
+        failed = next((r for r in self.results if r.status == "error"), None)
+        if failed is None:
+            return "no configuration applies to this candidate"
+        return f"{failed.reason} in configuration {failed.name}"
+
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
         data["verdict"] = self.verdict
@@ -88,6 +103,7 @@ class Report:
         return data
 
     def text(self, verbose: bool = False) -> str:
+        """The report for people; ``verbose`` lists every parameter row (the traceback is the caller's to show)."""
         lines = [f"lstm-replica check: {self.candidate} ({self.kind}) against {self.reference}"]
         lines += ["  " + " | ".join(f"{k} {v}" for k, v in self.provenance.items())]
         if self.standard == "tolerance":
@@ -107,8 +123,8 @@ class Report:
             )
         for result in self.results:
             lines += _config_lines(result, verbose)
-        if verbose and self.traceback:
-            lines += ["", self.traceback.rstrip()]
+        if self.not_run:
+            lines.append(f"not run after the time-out ({len(self.not_run)}): {', '.join(self.not_run)}")
         lines += ["", f"VERDICT: {self.verdict}"]
         return "\n".join(lines)
 
@@ -119,7 +135,8 @@ def _row(config: str, tensor: str, bitwise: str, d: Difference | None) -> str:
 
 
 def _config_lines(result: ConfigResult, verbose: bool) -> list[str]:
-    if result.status in ("not applicable", "error"):
+    stopped = not result.differences and result.reason  # "different" before comparing: a wrongly shaped cell state
+    if result.status in ("not applicable", "error") or stopped:
         return [_row(result.name, result.status, "", None) + f"  {result.reason}"]
     lines, label = [], result.name
     bitwise_params = []

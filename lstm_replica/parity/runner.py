@@ -6,6 +6,26 @@ gradients (to see that it gives the same result twice). Every output, state
 and gradient is compared; the first difference is located. For a cell, every
 step is also replayed teacher-forced (the reference's previous state fed to
 the candidate's cell) to separate single-step error from accumulated error.
+
+Bad candidates. A target that does not load, is not a class or factory with
+nn.LSTM's / nn.LSTMCell's parameter names, does not construct, raises, exits,
+returns something other than ``(output, (h_n, c_n))`` (a cell: ``(h, c)``) or
+runs past the time limit *could not be checked* (exit status 2): nothing was
+compared. A result of the right structure but the wrong shape or dtype, or with
+NaN where nn.LSTM has numbers, is a proven difference: *not a replica* (exit
+status 1), the report naming it ("Expected output of shape (7, 3, 6), got
+(3, 7, 6)", "NaN in 12 of 126 elements ..."). When some configurations differ
+and others could not be checked, the difference decides (1).
+
+Determinism. Every configuration runs with torch's global generator forked and
+seeded from the run's seed and the configuration's name (so the candidate's own
+draws replay too, and the caller's generator is left as it was); weights,
+inputs and upstream gradients derive from that seed. The same ``seed`` gives
+the same report; the seed is in its provenance.
+
+Time limit. Each configuration gets ``timeout`` seconds (see
+:mod:`lstm_replica.parity.deadline`); the first that runs past it ends the run,
+the configurations after it are listed as not run.
 """
 
 from __future__ import annotations
@@ -13,7 +33,9 @@ from __future__ import annotations
 import platform
 import traceback
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -23,13 +45,24 @@ from lstm_replica.parity.backends import Backend
 from lstm_replica.parity.candidates import CheckError, describe, kind_of, load, load_adapter
 from lstm_replica.parity.compare import Difference, Tolerance, compare, differing, per_step, tolerance_for
 from lstm_replica.parity.configs import Config, select
-from lstm_replica.parity.execution import Candidate, Inputs, Outcome, Side, build_pair, make_inputs, run
+from lstm_replica.parity.deadline import TimedOut, deadline
+from lstm_replica.parity.execution import (
+    Candidate,
+    Inputs,
+    Outcome,
+    Side,
+    WrongResult,
+    build_pair,
+    make_inputs,
+    run,
+)
 from lstm_replica.parity.locate import locate, probe_gate, time_major
 from lstm_replica.parity.progress import Progress
 from lstm_replica.parity.report import ConfigResult, Report
 
 REFERENCES = {"module": "torch.nn.LSTM", "cell": "torch.nn.LSTMCell"}
 FORWARD = ("output", "h_n", "c_n", "step h (teacher-forced)", "step c (teacher-forced)")
+DEFAULT_TIMEOUT_S = 120.0
 
 
 def config_seed(seed: int, config: Config) -> int:
@@ -49,10 +82,14 @@ def check(
     seed: int = 0,
     weights: object = None,
     progress: bool = False,
+    timeout: float | None = DEFAULT_TIMEOUT_S,
+    on_stuck: Callable[[str], None] | None = None,
 ) -> Report:
     """Check ``candidate`` (a class, a factory or a ``module:attr`` / ``file.py:attr`` target) against nn.LSTM.
 
     Never raises for a faulty candidate: a report whose ``exit_status`` is 2 says why it could not be checked.
+    ``timeout``: seconds per configuration (None or 0: no limit). ``on_stuck(message)`` is called from a
+    watchdog thread if a timed-out candidate does not give control back (see :mod:`.deadline`).
     """
     setup = Backend(device, backend, tf32)
     provenance = {
@@ -80,11 +117,29 @@ def check(
         row = tolerance_for(setup.tolerance_key, dtype)
         report.tolerances[str(dtype).removeprefix("torch.")] = {"rtol": row.rtol, "atol": row.atol, "why": row.why}
     bar = Progress(len(selected), enabled=progress)
-    for config in selected:
+    for index, config in enumerate(selected):
         bar.advance(config.name)
-        report.results.append(_guarded(spec, config, setup, tolerance, seed, report))
+        reason = f"timed out after {timeout or 0:g} s"
+        stuck = None if on_stuck is None else partial(on_stuck, f"{reason} in configuration {config.name}")
+        try:
+            with deadline(timeout, stuck):
+                result = _guarded(spec, config, setup, tolerance, seed, report)
+        except TimedOut:
+            report.traceback = report.traceback or traceback.format_exc()  # where the candidate was
+            report.results.append(ConfigResult(config.to_dict(), "error", reason))
+            report.not_run = [c.name for c in selected[index + 1 :]]
+            break
+        report.results.append(result)
     bar.close()
     return report
+
+
+@contextmanager
+def _seeded(seed: int, device: str) -> Iterator[None]:
+    """torch's global generator forked and seeded for one configuration; the caller's state comes back after."""
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
 
 
 def _guarded(
@@ -94,11 +149,12 @@ def _guarded(
         reason = "not applicable to cells: nn.LSTMCell has no projection (proj_size > 0)"
         return ConfigResult(config.to_dict(), "not applicable", reason)
     try:
-        with backends.flags(setup):
+        with backends.flags(setup), _seeded(config_seed(seed, config), setup.device):
             return _check_config(spec, config, setup, tolerance, config_seed(seed, config))
-    except Exception as exc:  # noqa: BLE001 - the candidate's code may raise anything; that is "could not check"
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the candidate may raise anything: "could not check"
         report.traceback = report.traceback or traceback.format_exc()
-        return ConfigResult(config.to_dict(), "error", f"{type(exc).__name__}: {exc}")
+        reason = str(exc) if isinstance(exc, CheckError) else f"{type(exc).__name__}: {exc}"
+        return ConfigResult(config.to_dict(), "error", reason)
 
 
 def _check_config(spec: Candidate, config: Config, setup: Backend, tolerance: bool, seed: int) -> ConfigResult:
@@ -106,14 +162,17 @@ def _check_config(spec: Candidate, config: Config, setup: Backend, tolerance: bo
     pair = build_pair(spec, config, setup.device, seed)
     inputs = make_inputs(config, setup.device, torch.Generator().manual_seed(seed))
     ref = run(pair.reference, config, inputs, with_grad=True)
-    plain = run(pair.candidate, config, inputs, with_grad=False)
+    plain = None
     try:
+        plain = run(pair.candidate, config, inputs, with_grad=False)
         first = run(pair.candidate, config, inputs, with_grad=True)
         second = run(pair.candidate, config, inputs, with_grad=True)
+    except WrongResult as exc:
+        return ConfigResult(config.to_dict(), "different", str(exc))
     except Exception as exc:
-        if plain.inputs_unmodified:
+        if plain is None or plain.inputs_unmodified:
             raise
-        reason = f"inputs modified in place (backward then failed: {type(exc).__name__})"
+        reason = f"inputs modified in place (then {exc})"
         return ConfigResult(config.to_dict(), "different", reason, checks={"inputs unmodified": False})
     shared = [name for name in ref.tensors if name in first.tensors or not name.startswith("grad ")]
     differences = [compare(name, first.tensors.get(name), ref.tensors[name], row) for name in shared]
@@ -126,12 +185,8 @@ def _check_config(spec: Candidate, config: Config, setup: Backend, tolerance: bo
     if any(k.startswith("grad ") for k in first.tensors):  # none are taken when the forward has the wrong shape
         unmatched = set(first.tensors).symmetric_difference(ref.tensors)
         result.uncompared = sorted(k.removeprefix("grad ") for k in unmatched)
-    if ref.tensors["output"] is not None and _same_shape(first, ref, "output"):
-        abs_steps, ulp_steps = per_step(
-            time_major(first.tensors["output"], config, ref.packing),
-            time_major(ref.tensors["output"], config, ref.packing),
-        )
-        result.steps["output"] = {"max_abs": abs_steps, "max_ulps": ulp_steps}
+    if _comparable(first, ref, "output"):
+        result.steps.update(_output_steps(first, ref, config))
     if spec.kind == "cell":
         forced, reference = _teacher_forced(pair.candidate, pair.reference, config, inputs, row, result)
         first.tensors.update(forced)
@@ -144,10 +199,13 @@ def _check_config(spec: Candidate, config: Config, setup: Backend, tolerance: bo
         return result
     result.status = "different"
     failing = [d for d in result.differences if not (d.within_tolerance if tolerance else d.bitwise)]
-    if failing:
+    if failing and not _comparable(first, ref, failing[0].tensor):
+        result.reason = failing[0].note  # wrong shape, dtype, or missing: nothing to locate inside it
+    elif failing:
         name = failing[0].tensor
         probe = _gate_probe(spec, config, setup, seed) if name in FORWARD else None
         result.location = locate(name, first, ref, config, probe)
+        result.reason = failing[0].note
     else:
         result.reason = ", ".join(check for check, ok in checks.items() if not ok)
     return result
@@ -162,9 +220,22 @@ def _gate_probe(spec: Candidate, config: Config, setup: Backend, seed: int) -> C
     return probe
 
 
-def _same_shape(a: Outcome, b: Outcome, name: str) -> bool:
+def _comparable(a: Outcome, b: Outcome, name: str) -> bool:
     x, y = a.tensors.get(name), b.tensors.get(name)
-    return x is not None and y is not None and x.shape == y.shape
+    return x is not None and y is not None and x.shape == y.shape and x.dtype == y.dtype
+
+
+def _output_steps(cand: Outcome, ref: Outcome, config: Config) -> dict[str, dict[str, list[float]]]:
+    """Per-step error series of the output; for a bidirectional module also of each direction's half."""
+    a = time_major(cand.tensors["output"], config, ref.packing)  # (L, N, D*H_out)
+    b = time_major(ref.tensors["output"], config, ref.packing)  # (L, N, D*H_out)
+    abs_steps, ulp_steps = per_step(a, b)
+    series = {"output": {"max_abs": abs_steps, "max_ulps": ulp_steps}}
+    if config.bidirectional:
+        for direction, half_a, half_b in zip(("forward", "reverse"), a.chunk(2, 2), b.chunk(2, 2), strict=True):
+            abs_steps, ulp_steps = per_step(half_a, half_b)  # (L, N, H_out) each
+            series[f"output {direction}"] = {"max_abs": abs_steps, "max_ulps": ulp_steps}
+    return series
 
 
 def _same(a: Outcome, b: Outcome, forward_only: bool = False) -> bool:
@@ -185,10 +256,6 @@ def _same_packing(cand: Outcome, ref: Outcome) -> bool:
         (a is None and b is None) or (a is not None and b is not None and torch.equal(a, b))
         for a, b in zip(cand.packing, ref.packing, strict=True)
     )
-
-
-class _UnbatchedShapeError(Exception):
-    """The cell returned something other than 1-D states for 1-D input."""
 
 
 def _replay(step: Callable, cand_cell: Callable, ref_cell: Callable, x: Tensor, start: tuple[Tensor, Tensor]) -> tuple:
@@ -225,14 +292,12 @@ def _teacher_forced(
         if not unbatched:
             return cell(x_t, state)
         h_t, c_t = cell(x_t[0], (state[0][0], state[1][0]))  # 1-D, as the layer machinery never feeds it
-        if h_t.shape != (h,) or c_t.shape != (h,):
-            raise _UnbatchedShapeError(tuple(h_t.shape), tuple(c_t.shape))
         return h_t.unsqueeze(0), c_t.unsqueeze(0)  # (1, H) each
 
     try:
         ref_states, free, forced = _replay(step, cand.cell, ref.cell, x, start)
-    except _UnbatchedShapeError as exc:
-        note = f"Expected ({h},) and ({h},) for 1-D input, got {exc.args[0]} and {exc.args[1]}"
+    except WrongResult as exc:  # the candidate's cell is checked: a state shaped or typed unlike the one it was given
+        note = f"{exc} for {'1-D' if unbatched else '2-D'} input"
         inf = float("inf")
         result.differences.append(Difference("step h (teacher-forced)", False, False, inf, inf, inf, note))
         return {}, {}

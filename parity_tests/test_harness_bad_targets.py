@@ -1,0 +1,127 @@
+"""The harness under bad targets: each ends in a clear message and the right exit status, never a raw traceback.
+
+Could not be checked (2): the target does not load, is not a class or factory with nn.LSTM's parameter names, does
+not construct, raises or exits in forward, returns the wrong structure, or runs past --timeout. Not a replica (1):
+wrong shape or dtype, NaN where nn.LSTM has numbers. The rule is in lstm_replica/parity/runner.py's docstring.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lstm_replica.cli import main
+from lstm_replica.parity.configs import quick_matrix
+
+CONFIG = quick_matrix()[0].name  # batched, 1 layer, float64, L=7, N=3, H=6
+BI_CONFIG = quick_matrix()[3].name  # unbatched, bidirectional
+T = "parity_tests.bad_targets.targets"
+UNCHECKED = [
+    (
+        "parity_tests.bad_targets.no_such_module:LSTM",
+        "Expected parity_tests.bad_targets.no_such_module to import, got ModuleNotFoundError",
+    ),
+    (
+        "parity_tests.bad_targets.broken_import:LSTM",
+        (
+            "Expected parity_tests.bad_targets.broken_import to import, "
+            "got ModuleNotFoundError: No module named 'no_such_dependency_xyz'"
+        ),
+    ),
+    (f"{T}:NoSuchLSTM", f"Expected {T} to define NoSuchLSTM, got no attribute 'NoSuchLSTM'"),
+    (f"{T}:NOT_A_CLASS", "Expected a class or factory, got int"),
+    (f"{T}:SizeOnly", "Expected parameters input_size and hidden_size (nn.LSTM or nn.LSTMCell), got (size)"),
+    (f"{T}:NeedsActivation", "to construct, got TypeError"),
+    (f"{T}:ForwardRaises", f"forward raised RuntimeError: boom in configuration {CONFIG}"),
+    (f"{T}:ForwardExits", f"forward raised SystemExit: 0 in configuration {CONFIG}"),
+    (f"{T}:ReturnsOutputOnly", "Expected forward to return (output, (h_n, c_n)) as nn.LSTM does, got Tensor(7, 3, 6)"),
+    (
+        f"{T}:ReturnsFlatTriple",
+        (
+            "Expected forward to return (output, (h_n, c_n)) as nn.LSTM does, "
+            "got tuple(Tensor(7, 3, 6), Tensor(1, 3, 6), Tensor(1, 3, 6))"
+        ),
+    ),
+    (f"{T}:CellReturnsH", "Expected the cell to return (h, c) as nn.LSTMCell does, got Tensor(3, 6)"),
+]
+DIFFERENT = [
+    (f"{T}:AlwaysBatchFirst", "Expected output of shape (7, 3, 6), got (3, 7, 6)"),
+    (f"{T}:AlwaysFloat32", "Expected output of dtype torch.float64, got torch.float32"),
+    (f"{T}:CellWidensC", "Expected the cell's c of shape (3, 6), got (3, 12)"),
+    (f"{T}:NaNFromStep3", "output, time step 3, layer 0, batch index 0"),
+    (f"{T}:NaNFromStep3", "[NaN in 72 of 126 elements where the reference has a number]"),  # steps 3..6 of 7
+]
+
+
+def _check(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main(["check", *argv, "--no-progress"])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err, "a traceback only with --verbose"
+    return status, captured.out, captured.err
+
+
+@pytest.mark.parametrize(("target", "message"), UNCHECKED, ids=[t.rsplit(":", 1)[1] for t, _ in UNCHECKED])
+def test_could_not_be_checked_exits_2_with_the_reason_on_stderr(target, message, capsys):
+    status, out, err = _check(capsys, target, "--config", CONFIG)
+    assert status == 2, out
+    verdict = out.rstrip().splitlines()[-1]
+    assert verdict.startswith("VERDICT: COULD NOT BE CHECKED: "), verdict
+    assert message in verdict, f"Expected {message!r} in the verdict, got {verdict!r}"
+    assert err.startswith("lstm-replica check: could not be checked: "), err
+    assert message in err, f"Expected {message!r} on stderr, got {err!r}"
+
+
+@pytest.mark.parametrize(("target", "message"), DIFFERENT, ids=["shape", "dtype", "cell-shape", "nan-where", "nan"])
+def test_wrong_shape_dtype_or_nan_is_not_a_replica(target, message, capsys):
+    status, out, err = _check(capsys, target, "--config", CONFIG)
+    assert status == 1, out
+    verdict = out.rstrip().splitlines()[-1]
+    assert verdict.startswith("VERDICT: NOT A REPLICA: 1/1 configurations differ"), verdict
+    assert message in verdict, f"Expected {message!r} in the verdict, got {verdict!r}"
+    assert "could not be checked" not in err, err
+
+
+def test_a_difference_and_a_failure_are_reported_apart(capsys):
+    status, out, err = _check(capsys, f"{T}:MixedFaults", "--config", CONFIG, "--config", BI_CONFIG)
+    assert status == 1, "a proven difference decides the verdict, the unchecked configuration is still named"
+    assert "NOT A REPLICA: 1/2 configurations differ; 1 could not be checked" in out, out
+    assert f"{BI_CONFIG:<60} error  forward raised NotImplementedError" in out, out
+    assert err == "", "stderr is for could-not-be-checked verdicts"
+
+
+def test_verbose_shows_the_candidates_traceback_on_stderr(capsys):
+    assert main(["check", f"{T}:ForwardRaises", "--config", CONFIG, "--verbose"]) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" in captured.err, captured.err
+    assert "raise RuntimeError(msg)" in captured.err, "the traceback reaches into the candidate's code"
+
+
+def test_a_hung_candidate_times_out_and_the_rest_is_not_run(capsys):
+    handler, started = signal.getsignal(signal.SIGALRM), time.monotonic()
+    status, out, err = _check(capsys, f"{T}:Hangs", "--quick", "--timeout", "0.5")
+    assert status == 2, out
+    assert time.monotonic() - started < 30, "the time-out did not end the hang"
+    assert f"could not be checked: timed out after 0.5 s in configuration {CONFIG}" in err, err
+    assert "not run after the time-out (4): " in out, out
+    assert signal.getsignal(signal.SIGALRM) is handler, "the SIGALRM handler must be restored"
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0), "the alarm must be cancelled"
+
+
+def test_a_candidate_the_alarm_cannot_reach_is_ended_by_the_watchdog():
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "lstm_replica", "check", f"{T}:HangsIgnoringAlarm", "--quick", "--timeout", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    expected = f"could not be checked: timed out after 1 s in configuration {CONFIG}; the candidate did not give"
+    assert expected in done.stderr, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert time.monotonic() - started < 60, "the watchdog fires a grace period after the time-out"
