@@ -6,6 +6,7 @@ parameters, state_dict keys and initialisation); ``LSTMClassifier`` adds the
 """
 
 from lstm_replica.cell import CellWeights, input_projection, lstm_cell_step, lstm_step
+from lstm_replica.checkpoint import load_checkpoint, load_state_dict_file, save_checkpoint
 from lstm_replica.classifier import LSTMClassifier, top_layer_state
 from lstm_replica.layers import CellRecurrence, NativeRecurrence, Recurrence, layer_stack
 from lstm_replica.lstm import LSTM
@@ -21,8 +22,11 @@ __all__ = [
     "Recurrence",
     "input_projection",
     "layer_stack",
+    "load_checkpoint",
+    "load_state_dict_file",
     "lstm_cell_step",
     "lstm_step",
+    "save_checkpoint",
     "top_layer_state",
 ]
 __version__ = "0.1.0"
