@@ -128,7 +128,9 @@ def test_hand_unrolled_steps_are_bitwise(dtype: torch.dtype) -> None:
 
     layer_input = x
     for layer in range(2):
-        w = CellWeights(*(getattr(reference, f"{n}_l{layer}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+        w = CellWeights(
+            *(getattr(reference, f"{n}_l{layer}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        )
         projected = input_projection(layer_input, w)  # (L, N, 4*H)
         h, c = h0[layer], c0[layer]
         steps = []
