@@ -14,10 +14,12 @@ def test_the_catalogue_holds_at_least_15_realistic_mistakes():
 
 @pytest.mark.parametrize("target", sorted(WRONG))
 def test_default_matrix_rejects(target):
-    report = check(target)
+    """Stops at the first configuration that differs: proving one difference is enough to reject."""
+    report = check(target, fail_fast=True)
     assert report.exit_status == 1, f"{target} ({WRONG[target]}) was not rejected:\n{report.text()}"
     first = next(r for r in report.results if r.status == "different")
     assert first.location is not None or first.reason, f"{target}: a rejection must say where"
+    assert report.results[-1] is first, f"{target}: --fail-fast ran past the first difference"
 
 
 @pytest.mark.parametrize("target", sorted(WRONG))

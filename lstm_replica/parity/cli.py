@@ -68,6 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help=f"per configuration; past it the candidate could not be checked (default {DEFAULT_TIMEOUT_S:g}; 0: none)",
     )
+    parser.add_argument(
+        "-x", "--fail-fast", action="store_true", help="stop at the first configuration that is not a replica"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--verbose", action="store_true", help="every parameter row, and tracebacks (on stderr)")
     parser.set_defaults(func=run)
@@ -123,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         timeout=args.timeout or None,
         on_stuck=_give_up,
+        fail_fast=args.fail_fast,
     )
     print(report.text(verbose=args.verbose))
     if args.json is not None:

@@ -43,7 +43,8 @@ class Report:
     results: list[ConfigResult] = field(default_factory=list)
     error: str | None = None  # why the candidate could not be checked at all
     traceback: str | None = None
-    not_run: list[str] = field(default_factory=list)  # configurations left after a time-out
+    not_run: list[str] = field(default_factory=list)  # configurations left when the run stopped early
+    stopped: str = ""  # why the run stopped early: "after the time-out" or "after the first difference"
 
     @property
     def checked(self) -> list[ConfigResult]:
@@ -124,7 +125,7 @@ class Report:
         for result in self.results:
             lines += _config_lines(result, verbose)
         if self.not_run:
-            lines.append(f"not run after the time-out ({len(self.not_run)}): {', '.join(self.not_run)}")
+            lines.append(f"not run {self.stopped} ({len(self.not_run)}): {', '.join(self.not_run)}")
         lines += ["", f"VERDICT: {self.verdict}"]
         return "\n".join(lines)
 

@@ -84,12 +84,14 @@ def check(
     progress: bool = False,
     timeout: float | None = DEFAULT_TIMEOUT_S,
     on_stuck: Callable[[str], None] | None = None,
+    fail_fast: bool = False,
 ) -> Report:
     """Check ``candidate`` (a class, a factory or a ``module:attr`` / ``file.py:attr`` target) against nn.LSTM.
 
     Never raises for a faulty candidate: a report whose ``exit_status`` is 2 says why it could not be checked.
     ``timeout``: seconds per configuration (None or 0: no limit). ``on_stuck(message)`` is called from a
     watchdog thread if a timed-out candidate does not give control back (see :mod:`.deadline`).
+    ``fail_fast``: stop at the first configuration that differs; the rest are listed as not run.
     """
     setup = Backend(device, backend, tf32)
     provenance = {
@@ -128,8 +130,13 @@ def check(
             report.traceback = report.traceback or traceback.format_exc()  # where the candidate was
             report.results.append(ConfigResult(config.to_dict(), "error", reason))
             report.not_run = [c.name for c in selected[index + 1 :]]
+            report.stopped = "after the time-out"
             break
         report.results.append(result)
+        if fail_fast and result.status == "different":
+            report.not_run = [c.name for c in selected[index + 1 :]]
+            report.stopped = "after the first difference (--fail-fast)"
+            break
     bar.close()
     return report
 
