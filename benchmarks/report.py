@@ -224,7 +224,7 @@ def main() -> int:
             f"{torch.backends.mkldnn.is_available()}, enabled: {torch.backends.mkldnn.enabled})"
         ),
         f"- 1-minute load average during the CPU benchmarks: {min(loads):.2f} to {max(loads):.2f} "
-        f"(2 cores shared with other work)"
+        f"(the benchmark's own two threads included; the 2 cores are shared with other work)"
         if loads
         else "- no CPU benchmarks in this run",
         f"- rounds per benchmark: {rounds}, after warm-up rounds",
@@ -242,8 +242,9 @@ def main() -> int:
             "(input 5, hidden 256, 10 classes, seq 50, batch 32; cross-entropy on an nn.Linear head); deep = 3 layers, "
             "bidirectional, proj_size 128 (input 256, hidden 256, seq 100, batch 32); seqN = batch 32, input 256, "
             "hidden 256, N steps. forward = one forward with autograd recording; forward+backward = forward, loss "
-            "(output sum, or cross-entropy), backward. `default` for nn.LSTM is oneDNN; replica and fast use plain "
-            "ATen ops either way."
+            "(output sum, or cross-entropy), backward. `default` for nn.LSTM is oneDNN, except in deep: oneDNN has "
+            "no LSTM with proj_size, so nn.LSTM warns and runs its native implementation there. Replica and fast use "
+            "plain ATen ops under either flag set."
         ),
         "",
     ]

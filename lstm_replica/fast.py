@@ -6,12 +6,13 @@ and computes the recurrent weight's gradient one small GEMM per step. Here one
 layer-direction's recurrence is a single :class:`torch.autograd.Function`:
 
 * forward: the input projection of the whole sequence is one GEMM, with both
-  biases folded into it; each step is one ``addmm`` into a preallocated gates
-  buffer plus in-place activations, no autograd bookkeeping;
+  biases folded into it, written into the buffer that becomes the gates; each
+  step adds ``h_{t-1} W_hhᵀ`` to its slice in place (``addmm_``) and applies
+  the activations in place, with no autograd bookkeeping;
 * backward: per step only what the recurrence forces — the gate gradients and
   one ``(N, 4H) @ (4H, H_out)`` GEMM for the gradient flowing into
-  ``h_{t-1}``; the weight gradients ``dW_hh`` (and ``dW_hr`` with
-  ``proj_size``) are one GEMM each over all steps, after the loop.
+  ``h_{t-1}``; the gradients of the input, ``W_ih``, the bias, ``W_hh`` (and
+  ``W_hr`` with ``proj_size``) are one GEMM (or sum) each over all steps.
 
 Results are not bitwise ``nn.LSTM``'s (the bias fold and the summation order
 of the weight gradients differ), but stay within the parity harness's float32
@@ -38,33 +39,41 @@ from lstm_replica.lstm import LSTM, _check_pair, _check_state_dtypes, _state
 class _FusedRecurrence(torch.autograd.Function):
     """One direction of one layer over a padded sequence, from its projected input.
 
-    Inputs: ``x_proj (L, N, 4H)`` (``W_ih x + b_ih + b_hh``), ``h0 (N, H_out)``,
-    ``c0 (N, H)``, ``weight_hh (4H, H_out)``, ``weight_hr (H_out, H)`` or None.
+    Inputs: ``x (L, N, H_in)`` contiguous, ``h0 (N, H_out)``, ``c0 (N, H)``,
+    ``weight_ih (4H, H_in)``, ``bias (4H,)`` (``b_ih + b_hh``) or None,
+    ``weight_hh (4H, H_out)``, ``weight_hr (H_out, H)`` or None.
     Outputs: ``out (L, N, H_out)`` in time order, ``h_n``, ``c_n``.
+
+    The input projection is computed here, into the buffer that then holds the
+    gates: each step adds ``h_{t-1} W_hhᵀ`` to its slice in place (no copy).
     """
 
     @staticmethod
     def forward(
         ctx: Any,
-        x_proj: Tensor,
+        x: Tensor,
         h0: Tensor,
         c0: Tensor,
+        weight_ih: Tensor,
+        bias: Tensor | None,
         weight_hh: Tensor,
         weight_hr: Tensor | None,
         reverse: bool,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        steps, batch, four_h = x_proj.shape
+        steps, batch, _ = x.shape
+        four_h, h_out = weight_hh.shape
         hidden = four_h // 4
-        h_out = weight_hh.size(1)
-        gates = torch.empty_like(x_proj)  # activated i, f, g, o per step
-        cells = x_proj.new_empty(steps, batch, hidden)  # c_t
-        tanh_cells = x_proj.new_empty(steps, batch, hidden)  # tanh(c_t)
-        out = x_proj.new_empty(steps, batch, h_out)  # h_t
-        pre_proj = x_proj.new_empty(steps, batch, hidden) if weight_hr is not None else None  # o ⊙ tanh(c_t)
+        x_2d = x.view(steps * batch, -1)
+        projected = x_2d @ weight_ih.t() if bias is None else torch.addmm(bias, x_2d, weight_ih.t())
+        gates = projected.view(steps, batch, four_h)  # W_ih x + b, then activated i, f, g, o per step
+        cells = x.new_empty(steps, batch, hidden)  # c_t
+        tanh_cells = x.new_empty(steps, batch, hidden)  # tanh(c_t)
+        out = x.new_empty(steps, batch, h_out)  # h_t
+        pre_proj = x.new_empty(steps, batch, hidden) if weight_hr is not None else None  # o ⊙ tanh(c_t)
         w_hh_t = weight_hh.t()
         h, c = h0, c0
         for t in _order(steps, reverse):
-            g = torch.addmm(x_proj[t], h, w_hh_t, out=gates[t])
+            g = gates[t].addmm_(h, w_hh_t)
             g[:, : 2 * hidden].sigmoid_()
             g[:, 2 * hidden : 3 * hidden].tanh_()
             g[:, 3 * hidden :].sigmoid_()
@@ -77,7 +86,8 @@ class _FusedRecurrence(torch.autograd.Function):
                 hc = torch.mul(o, tc, out=pre_proj[t])
                 h = torch.mm(hc, weight_hr.t(), out=out[t])
         ctx.reverse = reverse
-        ctx.save_for_backward(gates, cells, tanh_cells, out, pre_proj, h0, c0, weight_hh, weight_hr)
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(x, gates, cells, tanh_cells, out, pre_proj, h0, c0, weight_ih, weight_hh, weight_hr)
         return out, h.clone(), c.clone()
 
     @staticmethod
@@ -85,7 +95,7 @@ class _FusedRecurrence(torch.autograd.Function):
     def backward(
         ctx: Any, grad_out: Tensor | None, grad_hn: Tensor | None, grad_cn: Tensor | None
     ) -> tuple[Tensor | None, ...]:
-        gates, cells, tanh_cells, out, pre_proj, h0, c0, weight_hh, weight_hr = ctx.saved_tensors
+        x, gates, cells, tanh_cells, out, pre_proj, h0, c0, weight_ih, weight_hh, weight_hr = ctx.saved_tensors
         reverse: bool = ctx.reverse
         steps, batch, four_h = gates.shape
         hidden = four_h // 4
@@ -137,7 +147,10 @@ class _FusedRecurrence(torch.autograd.Function):
         grad_w_hr = None
         if weight_hr is not None:
             grad_w_hr = d_h_total.reshape(-1, out.size(2)).t() @ pre_proj.reshape(-1, hidden)
-        return flat.view_as(gates), dh, dc, grad_w_hh, grad_w_hr, None
+        grad_x = (flat @ weight_ih).view_as(x) if ctx.needs_input_grad[0] else None
+        grad_w_ih = flat.t() @ x.view(steps * batch, -1) if ctx.needs_input_grad[3] else None
+        grad_bias = flat.sum(0) if ctx.has_bias else None
+        return grad_x, dh, dc, grad_w_ih, grad_bias, grad_w_hh, grad_w_hr, None
 
 
 def _order(steps: int, reverse: bool) -> range:
@@ -152,8 +165,9 @@ def _bias(w: CellWeights) -> Tensor | None:
 
 def fused_layer(x: Tensor, hidden: Hidden, w: CellWeights, reverse: bool = False) -> tuple[Tensor, Hidden]:
     """One direction of one layer: ``(L, N, H_in) -> (L, N, H_out)`` and ``(h_n, c_n)``."""
-    x_proj = F.linear(x, w.weight_ih, _bias(w))  # (L, N, 4H): one GEMM for the whole sequence
-    out, h_n, c_n = _FusedRecurrence.apply(x_proj.contiguous(), hidden[0], hidden[1], w.weight_hh, w.weight_hr, reverse)
+    out, h_n, c_n = _FusedRecurrence.apply(
+        x.contiguous(), hidden[0], hidden[1], w.weight_ih, _bias(w), w.weight_hh, w.weight_hr, reverse
+    )
     return out, (h_n, c_n)
 
 
