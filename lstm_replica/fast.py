@@ -33,7 +33,7 @@ from torch.autograd.function import once_differentiable
 from torch.nn.utils.rnn import PackedSequence
 
 from lstm_replica.cell import CellWeights, Hidden
-from lstm_replica.lstm import LSTM, _check_pair, _check_state_dtypes, _state
+from lstm_replica.lstm import LSTM
 
 
 class _FusedRecurrence(torch.autograd.Function):
@@ -180,44 +180,8 @@ class FastLSTM(LSTM):
         """Run the LSTM; shapes as ``nn.LSTM``. Not bitwise: within the harness tolerance."""
         if isinstance(input, PackedSequence):
             return super().forward(input, hx)
-        if not isinstance(input, Tensor):
-            msg = f"LSTM: Expected input to be a Tensor or a PackedSequence, got {type(input).__name__}"
-            raise AttributeError(msg)  # noqa: TRY004 -- what nn.LSTM's input.dim() raises
-        if input.dim() not in (2, 3):
-            msg = f"LSTM: Expected input to be 2D or 3D, got {input.dim()}D instead"
-            raise ValueError(msg)
-        # The same normalisation and checks as LSTM.forward_with's padded branch, with its helpers.
-        is_batched = input.dim() == 3
-        batch_dim = 0 if self.batch_first else 1
-        if not is_batched:
-            input = input.unsqueeze(batch_dim)
-        batch = input.size(batch_dim)
+        layer_input, hx, is_batched = self._normalise_padded(input, hx)  # (L, N, H_in)
         directions = 2 if self.bidirectional else 1
-        given = hx
-        if hx is None:
-            hx = self._zero_state(input, batch, directions, self.proj_size or self.hidden_size)
-        else:
-            h_0, c_0 = _state(hx, 0, "LSTM"), _state(hx, 1, "LSTM")
-            expected_dim = 3 if is_batched else 2
-            if h_0.dim() != expected_dim or c_0.dim() != expected_dim:
-                kind = "batched 3-D" if is_batched else "unbatched 2-D"
-                msg = (
-                    f"For {kind} input, hx and cx should also be {expected_dim}-D "
-                    f"but got ({h_0.dim()}-D, {c_0.dim()}-D) tensors"
-                )
-                raise RuntimeError(msg)
-            hx = (h_0, c_0) if is_batched else (h_0.unsqueeze(1), c_0.unsqueeze(1))
-        self._check_input(input, 3, ValueError)
-        self._check_hidden_size(hx, batch)
-        if given is not None:
-            _check_pair(given, "LSTM")
-        self._check_devices(input, hx)
-        _check_state_dtypes(hx, self.weight_ih_l0.dtype, "LSTM")
-        if input.size(1 if self.batch_first else 0) == 0:
-            msg = "Expected sequence length to be larger than 0 in RNN"
-            raise RuntimeError(msg)
-
-        layer_input = input.transpose(0, 1) if self.batch_first else input  # (L, N, H_in)
         weights = self.cell_weights()
         h0, c0 = hx[0].unbind(0), hx[1].unbind(0)
         h_n: list[Tensor] = []
@@ -233,11 +197,7 @@ class FastLSTM(LSTM):
             layer_input = outputs[0] if directions == 1 else torch.cat(outputs, 2)
             if self.dropout != 0 and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
-        output = layer_input.transpose(0, 1) if self.batch_first else layer_input
-        h_out, c_out = torch.stack(h_n, 0), torch.stack(c_n, 0)
-        if not is_batched:
-            return output.squeeze(batch_dim), (h_out.squeeze(1), c_out.squeeze(1))
-        return output, (h_out, c_out)
+        return self._restore_padded(layer_input, (torch.stack(h_n, 0), torch.stack(c_n, 0)), is_batched)
 
 
 def cuda_graphed(module: nn.Module, example_input: Tensor) -> nn.Module:

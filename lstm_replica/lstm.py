@@ -230,6 +230,21 @@ class LSTM(nn.Module):
             packed = PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices)
             return packed, (_permute(h_n, unsorted_indices), _permute(c_n, unsorted_indices))
 
+        x, hx, is_batched = self._normalise_padded(input, hx)
+        output, h_n, c_n = layer_stack(
+            x, None, hx[0], hx[1], recurrences,
+            self.num_layers, self.bidirectional, self.dropout, self.training,
+        )  # fmt: skip
+        return self._restore_padded(output, (h_n, c_n), is_batched)
+
+    def _normalise_padded(self, input: Tensor, hx: Hidden | None) -> tuple[Tensor, Hidden, bool]:
+        """Checks, zero states and unbatched handling of padded input, as ``nn.LSTM.forward``.
+
+        Returns the time-major input ``(L, N, H_in)``, ``(h_0, c_0)`` with a batch
+        dimension, and whether the input was batched.
+        """
+        num_directions = 2 if self.bidirectional else 1
+        real_hidden_size = self.proj_size if self.proj_size > 0 else self.hidden_size
         if not isinstance(input, Tensor):
             msg = f"LSTM: Expected input to be a Tensor or a PackedSequence, got {type(input).__name__}"
             raise AttributeError(msg)  # noqa: TRY004 -- what nn.LSTM's input.dim() raises
@@ -268,13 +283,15 @@ class LSTM(nn.Module):
         _check_state_dtypes(hx, self.weight_ih_l0.dtype, "LSTM")
 
         x = input.transpose(0, 1) if self.batch_first else input  # (L, N, H_in)
-        output, h_n, c_n = layer_stack(
-            x, None, hx[0], hx[1], recurrences,
-            self.num_layers, self.bidirectional, self.dropout, self.training,
-        )  # fmt: skip
+        return x, hx, is_batched
+
+    def _restore_padded(self, output: Tensor, hidden: Hidden, is_batched: bool) -> tuple[Tensor, Hidden]:
+        """Time-major ``output (L, N, D*H_out)`` back to ``batch_first`` / unbatched, as ``nn.LSTM`` returns it."""
+        h_n, c_n = hidden
         if self.batch_first:
             output = output.transpose(0, 1)  # (N, L, D*H_out)
         if not is_batched:
+            batch_dim = 0 if self.batch_first else 1
             return output.squeeze(batch_dim), (h_n.squeeze(1), c_n.squeeze(1))
         return output, (h_n, c_n)
 
