@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.nn import init
 
 from lstm_replica.cell import CellWeights, Hidden, lstm_cell_step
-from lstm_replica.lstm import _check_pair, _check_state_dtypes, _describe, _state, _validate_dtype
+from lstm_replica.checks import check_pair, check_state_dtypes, describe_hidden, state_at, validate_dtype
 from lstm_replica.transfer import copy_parameters, require_same_config
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class LSTMCell(nn.Module):
         factory_kwargs = {"device": device, "dtype": dtype}
         super().__init__()
         _validate_cell_config(input_size, hidden_size)
-        _validate_dtype(dtype, "LSTMCell")
+        validate_dtype(dtype, "LSTMCell")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
@@ -98,7 +98,7 @@ class LSTMCell(nn.Module):
             try:
                 states = list(hx)
             except TypeError as error:
-                msg = f"LSTMCell: Expected hx to be a tuple (h, c) of Tensors, got {_describe(hx)}"
+                msg = f"LSTMCell: Expected hx to be a tuple (h, c) of Tensors, got {describe_hidden(hx)}"
                 raise TypeError(msg) from error
             for idx, value in enumerate(states):
                 if not isinstance(value, Tensor):
@@ -114,9 +114,9 @@ class LSTMCell(nn.Module):
             zeros = torch.zeros(input.size(0), self.hidden_size, dtype=input.dtype, device=input.device)
             hx = (zeros, zeros)
         elif not is_batched:
-            hx = (_state(hx, 0, "LSTMCell").unsqueeze(0), _state(hx, 1, "LSTMCell").unsqueeze(0))  # (1, H) each
+            hx = (state_at(hx, 0, "LSTMCell").unsqueeze(0), state_at(hx, 1, "LSTMCell").unsqueeze(0))  # (1, H) each
         if given is not None:
-            _check_pair(given, "LSTMCell")
+            check_pair(given, "LSTMCell")
         self._check(input, hx)
         h, c = lstm_cell_step(input, hx, CellWeights(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh))
         if not is_batched:
@@ -152,7 +152,7 @@ class LSTMCell(nn.Module):
         if input.dtype != weight_dtype and not torch._C._is_any_autocast_enabled():
             msg = f"LSTMCell: Expected input of dtype {weight_dtype}, the weights' dtype, got {input.dtype}"
             raise RuntimeError(msg)
-        _check_state_dtypes(hx, weight_dtype, "LSTMCell")
+        check_state_dtypes(hx, weight_dtype, "LSTMCell")
         for what, tensor in (("input", input), ("hx[0]", hx[0]), ("hx[1]", hx[1])):
             if tensor.device != self.weight_ih.device:
                 msg = f"LSTMCell: Expected {what} on {self.weight_ih.device}, the weights' device, got {tensor.device}"
