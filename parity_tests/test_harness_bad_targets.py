@@ -32,6 +32,10 @@ UNCHECKED = [
             "got ModuleNotFoundError: No module named 'no_such_dependency_xyz'"
         ),
     ),
+    (
+        "parity_tests.bad_targets.exits_on_import:LSTM",
+        "Expected parity_tests.bad_targets.exits_on_import to import, got SystemExit: 0",
+    ),
     (f"{T}:NoSuchLSTM", f"Expected {T} to define NoSuchLSTM, got no attribute 'NoSuchLSTM'"),
     (f"{T}:NOT_A_CLASS", "Expected a class or factory, got int"),
     (f"{T}:SizeOnly", "Expected parameters input_size and hidden_size (nn.LSTM or nn.LSTMCell), got (size)"),
@@ -125,3 +129,26 @@ def test_a_candidate_the_alarm_cannot_reach_is_ended_by_the_watchdog():
     assert expected in done.stderr, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert time.monotonic() - started < 60, "the watchdog fires a grace period after the time-out"
+
+
+def test_an_unwritable_json_path_exits_2_with_one_line(capsys, tmp_path):
+    status, _, err = _check(capsys, "--config", CONFIG, "--json", str(tmp_path / "missing" / "report.json"))
+    assert status == 2, f"Expected exit 2 for an unwritable --json path, got {status}"
+    assert "Expected to write the JSON report to" in err, err
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "1e12"])
+def test_an_impossible_timeout_is_refused_by_the_parser(value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", "--timeout", value])
+    assert exit_info.value.code == 2, f"Expected argparse's exit 2 for --timeout {value}, got {exit_info.value.code}"
+    assert "Expected a number of seconds from 0 (no limit) to" in capsys.readouterr().err
+
+
+def test_check_leaves_sys_path_as_it_found_it(monkeypatch, tmp_path):
+    from lstm_replica.parity import check
+
+    monkeypatch.chdir(tmp_path)
+    before = list(sys.path)
+    check("lstm_replica:LSTM", configs=[CONFIG])
+    assert sys.path == before, f"Expected sys.path unchanged, got {sorted(set(sys.path) ^ set(before))} changed"

@@ -8,12 +8,14 @@ and ``hidden_size`` without it make a cell.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from torch import nn
@@ -33,13 +35,12 @@ def load(target: str) -> object:
     if not sep or not module_part or not attr:
         msg = f"Expected a target of the form module.path:attr or path/to/file.py:attr, got {target!r}"
         raise CheckError(msg)
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
     try:
-        module = _import_file(module_part) if module_part.endswith(".py") else importlib.import_module(module_part)
+        with _current_directory_importable():
+            module = _import_file(module_part) if module_part.endswith(".py") else importlib.import_module(module_part)
     except CheckError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a candidate's import may even call sys.exit: that is "could not check"
         msg = f"Expected {module_part} to import, got {type(exc).__name__}: {exc}"
         raise CheckError(msg) from exc
     obj = module
@@ -51,12 +52,26 @@ def load(target: str) -> object:
     return obj
 
 
+@contextmanager
+def _current_directory_importable() -> Iterator[None]:
+    """The current directory on ``sys.path`` for the import only, as ``python -m`` would have it."""
+    added = os.getcwd() not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, os.getcwd())
+    try:
+        yield
+    finally:
+        if added and os.getcwd() in sys.path:
+            sys.path.remove(os.getcwd())
+
+
 def _import_file(path: str) -> object:
     file = Path(path)
     if not file.is_file():
         msg = f"Expected a Python file at {path}, got none"
         raise CheckError(msg)
-    name = f"_lstm_parity_candidate_{file.stem}"
+    digest = hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
+    name = f"_lstm_parity_candidate_{file.stem}_{digest}"  # two files of one name do not collide
     spec = importlib.util.spec_from_file_location(name, file)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from lstm_replica.parity.configs import default_matrix, quick_matrix
+from lstm_replica.parity.deadline import MAX_TIMEOUT_S
 from lstm_replica.parity.report import Report
 from lstm_replica.parity.runner import DEFAULT_TIMEOUT_S, check
 
@@ -30,8 +31,8 @@ PREFIX = "lstm-replica check"
 
 def _seconds(text: str) -> float:
     value = float(text)
-    if not value >= 0:
-        msg = f"Expected a number of seconds >= 0 (0: no limit), got {text}"
+    if not 0 <= value <= MAX_TIMEOUT_S:
+        msg = f"Expected a number of seconds from 0 (no limit) to {MAX_TIMEOUT_S:g}, got {text}"
         raise argparse.ArgumentTypeError(msg)
     return value
 
@@ -130,7 +131,14 @@ def run(args: argparse.Namespace) -> int:
     )
     print(report.text(verbose=args.verbose))
     if args.json is not None:
-        args.json.write_text(json.dumps(report.to_json(), indent=1, default=str) + "\n")
+        try:
+            args.json.write_text(json.dumps(report.to_json(), indent=1, default=str) + "\n")
+        except OSError as exc:
+            print(
+                f"{PREFIX}: Expected to write the JSON report to {args.json}, got {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
+            return 2
     sys.stdout.flush()
     plotted = _plot(report, args.plot) if args.plot is not None else 0
     if args.verbose and report.traceback:

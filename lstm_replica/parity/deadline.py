@@ -19,6 +19,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+# setitimer overflows far beyond this; a week is no limit in practice.
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
+
 
 class TimedOut(BaseException):
     """The configuration ran past its time limit."""
@@ -47,6 +50,7 @@ def deadline(seconds: float | None, on_stuck: Callable[[], None] | None = None) 
     if not seconds:
         yield
         return
+    seconds = min(seconds, MAX_TIMEOUT_S)
     watchdog = None
     if on_stuck is not None:
         watchdog = threading.Timer(seconds + grace(seconds), on_stuck)
