@@ -21,6 +21,7 @@ previous checkpoint at that path intact.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import os
 import tempfile
@@ -102,6 +103,13 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: MapLocation = No
     builders = {"LSTM": LSTM, "LSTMCell": LSTMCell, "LSTMClassifier": LSTMClassifier}
     if kind not in builders:
         msg = f"Expected a model kind in {sorted(builders)} in {path}, got {kind!r}"
+        raise ValueError(msg)
+    accepted = set(inspect.signature(builders[kind]).parameters) - {"device", "dtype", "lstm_kwargs"}
+    if kind == "LSTMClassifier":
+        accepted |= set(inspect.signature(LSTM).parameters) - {"device", "dtype"}
+    unknown = sorted(set(config) - accepted)
+    if unknown:
+        msg = f"Expected {kind} constructor arguments in the config of {path}, got unknown {unknown}"
         raise ValueError(msg)
     model = builders[kind](**config, device="meta")  # no memory until the saved tensors are assigned
     model.load_state_dict(state_dict, strict=True, assign=True)

@@ -15,7 +15,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from lstm_replica.cell import Hidden
 from lstm_replica.lstm import LSTM
-from lstm_replica.transfer import copy_parameters, require_same_config
+from lstm_replica.transfer import copy_parameters, require_type
 
 
 class LSTMClassifier(nn.Module):
@@ -83,7 +83,7 @@ class LSTMClassifier(nn.Module):
     @classmethod
     def from_torch(cls, lstm: nn.LSTM, head: nn.Linear, *, per_step: bool = False) -> LSTMClassifier:
         """A classifier with copies of an ``nn.LSTM`` and ``nn.Linear`` pair's weights."""
-        require_same_config(head, nn.Linear)
+        require_type(head, nn.Linear)
         replica_lstm = LSTM.from_torch(lstm)
         features = (replica_lstm.proj_size or replica_lstm.hidden_size) * (2 if replica_lstm.bidirectional else 1)
         if head.in_features != features:

@@ -29,7 +29,7 @@ from lstm_replica.checks import (
     validate_dtype,
 )
 from lstm_replica.layers import NativeRecurrence, Recurrence, layer_stack
-from lstm_replica.transfer import copy_parameters, require_same_config
+from lstm_replica.transfer import copy_parameters, require_type
 
 if TYPE_CHECKING:
     from typing import Self
@@ -383,7 +383,7 @@ class LSTM(nn.Module):
     @classmethod
     def from_torch(cls, module: nn.LSTM) -> Self:
         """A replica with the configuration and a copy of the weights of ``module``."""
-        require_same_config(module, nn.LSTM)
+        require_type(module, nn.LSTM)
         replica = cls(**lstm_config(module), device="meta", dtype=module.weight_ih_l0.dtype)
         replica = replica.to_empty(device=module.weight_ih_l0.device)
         copy_parameters(module, replica, replica._flat_weights_names)

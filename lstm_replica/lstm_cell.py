@@ -15,7 +15,7 @@ from torch.nn import init
 
 from lstm_replica.cell import CellWeights, Hidden, lstm_cell_step
 from lstm_replica.checks import check_pair, check_state_dtypes, describe_hidden, state_at, validate_dtype
-from lstm_replica.transfer import copy_parameters, require_same_config
+from lstm_replica.transfer import copy_parameters, require_type
 
 if TYPE_CHECKING:
     from typing import Self
@@ -161,7 +161,7 @@ class LSTMCell(nn.Module):
     @classmethod
     def from_torch(cls, module: nn.LSTMCell) -> Self:
         """A replica cell with the configuration and a copy of the weights of ``module``."""
-        require_same_config(module, nn.LSTMCell)
+        require_type(module, nn.LSTMCell)
         replica = cls(module.input_size, module.hidden_size, module.bias, device="meta", dtype=module.weight_ih.dtype)
         replica = replica.to_empty(device=module.weight_ih.device)
         copy_parameters(module, replica, _names(replica))

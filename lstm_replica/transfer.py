@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 
-def require_same_config(module: object, expected: type[nn.Module]) -> None:
-    """Refuse anything that is not an ``expected`` module."""
+def require_type(module: object, expected: type[nn.Module]) -> None:
+    """Refuse anything that is not an ``expected`` module (TypeError)."""
     if not isinstance(module, expected):
         msg = f"Expected a {expected.__module__}.{expected.__qualname__}, got {type(module).__qualname__}"
         raise TypeError(msg)
@@ -37,3 +37,4 @@ def copy_parameters(src: nn.Module, dst: nn.Module, names: Iterable[str]) -> Non
                 msg = f"Expected {name} of shape {tuple(target.shape)}, got {tuple(source.shape)}"
                 raise RuntimeError(msg)
             target.copy_(source)
+            target.requires_grad_(source.requires_grad)  # a frozen weight stays frozen

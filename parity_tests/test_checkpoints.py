@@ -182,6 +182,14 @@ def test_unknown_kind_and_newer_version_are_refused(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "v2.pt")
 
 
+@pytest.mark.parametrize("kind", ["LSTM", "LSTMCell", "LSTMClassifier"])
+def test_unknown_config_keys_are_refused(tmp_path: Path, kind: str) -> None:
+    config = {"input_size": 3, "hidden_size": 4, "bogus": 1}
+    torch.save({"format": FORMAT, "version": 1, "kind": kind, "config": config, "state_dict": {}}, tmp_path / "c.pt")
+    with pytest.raises(ValueError, match=rf"Expected {kind} constructor arguments .* got unknown \['bogus'\]"):
+        load_checkpoint(tmp_path / "c.pt")
+
+
 def test_tensors_that_do_not_fit_the_config_are_refused(tmp_path: Path) -> None:
     path = save_checkpoint(LSTM(2, 3), tmp_path / "model.pt")
     payload = torch.load(path, weights_only=True)

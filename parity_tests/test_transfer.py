@@ -71,6 +71,15 @@ def test_from_torch_draws_no_random_numbers() -> None:
     assert torch.equal(torch.rand(3), expected), "Expected transfers to leave the global RNG untouched"
 
 
+def test_frozen_weights_stay_frozen_both_ways() -> None:
+    reference = nn.LSTM(3, 4, num_layers=2)
+    reference.weight_hh_l1.requires_grad_(False)
+    replica = LSTM.from_torch(reference)
+    assert not replica.weight_hh_l1.requires_grad, "Expected a frozen weight_hh_l1 to stay frozen in from_torch"
+    assert replica.weight_ih_l1.requires_grad, "Expected a trainable weight to stay trainable"
+    assert not replica.to_torch().weight_hh_l1.requires_grad, "Expected a frozen weight to stay frozen in to_torch"
+
+
 def test_parametrized_source_is_copied_as_its_computed_weight() -> None:
     reference = nn.LSTM(3, 4)
     torch.nn.utils.parametrizations.weight_norm(reference, "weight_hh_l0")
