@@ -83,12 +83,15 @@ def test_training_dropout_draws_the_same_masks_as_nn_lstm() -> None:
 
 
 def test_weights_and_state_dict_are_nn_lstm_s() -> None:
+    """Same keys, shapes, order and, under one seed, the same initial values as nn.LSTM."""
+    torch.manual_seed(21)
     reference = nn.LSTM(4, 6, num_layers=2, bidirectional=True, proj_size=3)
+    torch.manual_seed(21)
     fast = FastLSTM(4, 6, num_layers=2, bidirectional=True, proj_size=3)
-    fast.load_state_dict(reference.state_dict())
-    assert list(fast.state_dict()) == list(reference.state_dict())
-    for name, tensor in reference.state_dict().items():
-        assert torch.equal(fast.state_dict()[name], tensor), f"{name} differs after load_state_dict"
+    expected, actual = reference.state_dict(), fast.state_dict()
+    assert list(actual) == list(expected), f"Expected keys {list(expected)}, got {list(actual)}"
+    for name, tensor in expected.items():
+        assert torch.equal(actual[name], tensor), f"{name}: the same seed should draw the same initial values"
 
 
 @pytest.mark.parametrize(

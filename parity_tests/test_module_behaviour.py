@@ -159,6 +159,11 @@ def test_replica_never_calls_a_fused_lstm_kernel(monkeypatch: pytest.MonkeyPatch
     (out.sum() + h.sum() + c.sum()).backward()
     cell = LSTMCell(3, 4)
     sum(cell(torch.randn(2, 3))).sum().backward()
+    for name in FUSED:  # the poison really is in place where a call would go
+        with pytest.raises(AssertionError, match="fused LSTM kernel"):
+            getattr(torch._VF, name)()
+        with pytest.raises(AssertionError, match="fused LSTM kernel"):
+            getattr(torch, name)()
     with pytest.raises(AssertionError, match="fused LSTM kernel"):
         nn.LSTM(3, 4)(torch.randn(5, 2, 3))
 
