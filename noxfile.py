@@ -14,7 +14,7 @@ TORCH = "torch==2.13.0"
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the parity suite (CPU; CUDA tests skip without a GPU)."""
-    session.install(TORCH, "-e", ".[test]")
+    session.install(TORCH, "-e", ".[test,plot]")
     session.run("pytest", *session.posargs)
 
 
@@ -36,7 +36,7 @@ def cuda(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks vs nn.LSTM (CPU; CUDA too on a GPU machine), peak memory, harness time -> benchmarks/RESULTS.md."""
-    session.install(TORCH, "-e", ".[test]")
+    session.install(TORCH, "-e", ".[test,plot]")
     out = "benchmarks/results"
     session.run("pytest", "benchmarks", f"--benchmark-json={out}/bench.json", "--benchmark-sort=name", *session.posargs)
     session.run("python", "benchmarks/memory.py", f"--out={out}/memory.json")

@@ -5,7 +5,7 @@ first-mismatch location, provenance); ``assert_lstm_parity`` fails a test with
 that report unless the candidate is a replica under the requested standard.
 Options: ``tolerance``, ``quick``, ``configs``, ``device``, ``backend``,
 ``tf32``, ``seed``, ``weights`` (an adapter ``fn(candidate, reference)``), ``progress``,
-``timeout`` (seconds per configuration) and ``on_stuck``.
+``timeout`` (seconds per configuration), ``on_stuck`` and ``fail_fast`` (stop at the first difference).
 """
 
 from __future__ import annotations

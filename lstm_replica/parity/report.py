@@ -44,7 +44,7 @@ class Report:
     error: str | None = None  # why the candidate could not be checked at all
     traceback: str | None = None
     not_run: list[str] = field(default_factory=list)  # configurations left when the run stopped early
-    stopped: str = ""  # why the run stopped early: "after the time-out" or "after the first difference"
+    stopped: str = ""  # why the run stopped early: "after the time-out" or "after the first difference (--fail-fast)"
 
     @property
     def checked(self) -> list[ConfigResult]:
