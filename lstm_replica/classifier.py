@@ -58,10 +58,8 @@ class LSTMClassifier(nn.Module):
             raise ValueError(msg)
         self.per_step = per_step
         self.lstm = LSTM(input_size, hidden_size, **lstm_kwargs)
-        features = self.lstm.proj_size or self.lstm.hidden_size
-        directions = 2 if self.lstm.bidirectional else 1
         self.head = nn.Linear(
-            directions * features,
+            self.lstm.num_directions * self.lstm.output_size,
             num_classes,
             device=self.lstm.weight_ih_l0.device,
             dtype=self.lstm.weight_ih_l0.dtype,
@@ -85,7 +83,7 @@ class LSTMClassifier(nn.Module):
         """A classifier with copies of an ``nn.LSTM`` and ``nn.Linear`` pair's weights."""
         require_type(head, nn.Linear)
         replica_lstm = LSTM.from_torch(lstm)
-        features = (replica_lstm.proj_size or replica_lstm.hidden_size) * (2 if replica_lstm.bidirectional else 1)
+        features = replica_lstm.num_directions * replica_lstm.output_size
         if head.in_features != features:
             msg = f"Expected a head with in_features={features} (the LSTM's output width), got {head.in_features}"
             raise ValueError(msg)

@@ -181,7 +181,7 @@ class FastLSTM(LSTM):
         if isinstance(input, PackedSequence):
             return super().forward(input, hx)
         layer_input, hx, is_batched = self._normalise_padded(input, hx)  # (L, N, H_in)
-        directions = 2 if self.bidirectional else 1
+        directions = self.num_directions
         weights = self.cell_weights()
         h0, c0 = hx[0].unbind(0), hx[1].unbind(0)
         h_n: list[Tensor] = []

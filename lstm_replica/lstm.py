@@ -116,9 +116,9 @@ class LSTM(nn.Module):
         self.bidirectional = bidirectional
         self.proj_size = proj_size
 
-        num_directions = 2 if bidirectional else 1
+        num_directions = self.num_directions
         gate_size = 4 * hidden_size
-        real_hidden_size = proj_size if proj_size > 0 else hidden_size
+        real_hidden_size = self.output_size
         self._flat_weights_names: list[str] = []
         self._all_weights: list[list[str]] = []
         for layer in range(num_layers):
@@ -145,6 +145,16 @@ class LSTM(nn.Module):
         stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
         for weight in self.parameters():
             init.uniform_(weight, -stdv, stdv)
+
+    @property
+    def num_directions(self) -> int:
+        """D: 2 if bidirectional else 1."""
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self) -> int:
+        """H_out, the width of h_t and of each direction's output: proj_size if proj_size > 0 else hidden_size."""
+        return self.proj_size if self.proj_size > 0 else self.hidden_size
 
     @property
     def all_weights(self) -> list[list[Tensor]]:
@@ -210,13 +220,11 @@ class LSTM(nn.Module):
         input, inter-layer dropout) is this module's, so a researcher's cell
         plugged in here differs from the replica in the cell alone.
         """
-        num_directions = 2 if self.bidirectional else 1
-        real_hidden_size = self.proj_size if self.proj_size > 0 else self.hidden_size
         if isinstance(input, PackedSequence):
             data, batch_sizes, sorted_indices, unsorted_indices = input
             max_batch_size = int(batch_sizes[0])
             if hx is None:
-                hx = self._zero_state(data, max_batch_size, num_directions, real_hidden_size)
+                hx = self._zero_state(data, max_batch_size)
             elif sorted_indices is not None:  # nn.LSTM.permute_hidden, before any check
                 hx = permute_hidden(hx, sorted_indices)
             else:
@@ -247,8 +255,6 @@ class LSTM(nn.Module):
         Returns the time-major input ``(L, N, H_in)``, ``(h_0, c_0)`` with a batch
         dimension, and whether the input was batched.
         """
-        num_directions = 2 if self.bidirectional else 1
-        real_hidden_size = self.proj_size if self.proj_size > 0 else self.hidden_size
         if not isinstance(input, Tensor):
             msg = f"LSTM: Expected input to be a Tensor or a PackedSequence, got {type(input).__name__}"
             raise AttributeError(msg)  # noqa: TRY004 -- what nn.LSTM's input.dim() raises
@@ -262,7 +268,7 @@ class LSTM(nn.Module):
         max_batch_size = input.size(0) if self.batch_first else input.size(1)
         given = hx
         if hx is None:
-            hx = self._zero_state(input, max_batch_size, num_directions, real_hidden_size)
+            hx = self._zero_state(input, max_batch_size)
         else:
             h_0, c_0 = state_at(hx, 0, "LSTM"), state_at(hx, 1, "LSTM")
             expected_dim = 3 if is_batched else 2
@@ -299,9 +305,9 @@ class LSTM(nn.Module):
             return output.squeeze(batch_dim), (h_n.squeeze(1), c_n.squeeze(1))
         return output, (h_n, c_n)
 
-    def _zero_state(self, like: Tensor, batch: int, num_directions: int, real_hidden_size: int) -> Hidden:
-        layers = self.num_layers * num_directions
-        h_zeros = torch.zeros(layers, batch, real_hidden_size, dtype=like.dtype, device=like.device)
+    def _zero_state(self, like: Tensor, batch: int) -> Hidden:
+        layers = self.num_layers * self.num_directions
+        h_zeros = torch.zeros(layers, batch, self.output_size, dtype=like.dtype, device=like.device)
         c_zeros = torch.zeros(layers, batch, self.hidden_size, dtype=like.dtype, device=like.device)
         return h_zeros, c_zeros
 
@@ -348,9 +354,8 @@ class LSTM(nn.Module):
         stacked_rnn"`` or ``"got an incorrect number of RNN parameters"``), or
         silently broadcasts a c_0 of batch 1. The replica refuses all of these here.
         """
-        layers = self.num_layers * (2 if self.bidirectional else 1)
-        real_hidden_size = self.proj_size if self.proj_size > 0 else self.hidden_size
-        for index, (state, width) in enumerate(zip(hx, (real_hidden_size, self.hidden_size), strict=True)):
+        layers = self.num_layers * self.num_directions
+        for index, (state, width) in enumerate(zip(hx, (self.output_size, self.hidden_size), strict=True)):
             expected = (layers, batch, width)
             if state.size() != expected:
                 msg = f"Expected hidden[{index}] size {expected}, got {list(state.size())}"

@@ -194,7 +194,7 @@ def trace_classifier(model: LSTMClassifier, input: Tensor, target: Tensor) -> Ex
         msg = f"Expected a batched 3-D input, got {input.dim()}-D"
         raise ValueError(msg)
     lstm = model.lstm
-    directions = 2 if lstm.bidirectional else 1
+    directions = lstm.num_directions
     recorders = [
         RecordingRecurrence(NativeRecurrence(w), reverse=k % directions == 1) for k, w in enumerate(lstm.cell_weights())
     ]
