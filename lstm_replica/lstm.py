@@ -406,8 +406,11 @@ class LSTM(nn.Module):
         return module
 
 
-def lstm_config(module: nn.Module) -> dict[str, object]:
-    """The constructor arguments of an ``nn.LSTM`` or replica ``LSTM``, device and dtype aside."""
+def lstm_config(module: object) -> dict[str, object]:
+    """``nn.LSTM``'s constructor arguments, device and dtype aside, read from ``module``'s attributes.
+
+    ``module`` is an ``nn.LSTM``, a replica ``LSTM`` or any object with those attributes (a configuration record).
+    """
     return {
         "input_size": module.input_size,
         "hidden_size": module.hidden_size,

@@ -8,6 +8,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
+from lstm_replica.lstm import lstm_config
+
 
 @dataclass(frozen=True)
 class Case:
@@ -46,17 +48,7 @@ class Case:
         return "-".join(parts)
 
     def module_kwargs(self) -> dict[str, object]:
-        return {
-            "input_size": self.input_size,
-            "hidden_size": self.hidden_size,
-            "num_layers": self.num_layers,
-            "bias": self.bias,
-            "batch_first": self.batch_first,
-            "dropout": self.dropout,
-            "bidirectional": self.bidirectional,
-            "proj_size": self.proj_size,
-            "dtype": self.dtype,
-        }
+        return lstm_config(self) | {"dtype": self.dtype}
 
 
 @dataclass

@@ -13,6 +13,8 @@ from itertools import combinations
 
 import torch
 
+from lstm_replica.lstm import lstm_config
+
 SHORT_STEPS = 7
 PROJ_SIZE = 2
 
@@ -65,16 +67,7 @@ class Config:
 
     def module_kwargs(self) -> dict[str, object]:
         """``nn.LSTM``'s constructor arguments, device and dtype aside."""
-        return {
-            "input_size": self.input_size,
-            "hidden_size": self.hidden_size,
-            "num_layers": self.num_layers,
-            "bias": self.bias,
-            "batch_first": self.batch_first,
-            "dropout": self.dropout,
-            "bidirectional": self.bidirectional,
-            "proj_size": self.proj_size,
-        }
+        return lstm_config(self)
 
     def to_dict(self) -> dict[str, object]:
         return {"name": self.name, **asdict(self)}
