@@ -44,9 +44,10 @@ class MyLSTMCell(nn.Module):
         batched = input.dim() == 2
         x = input if batched else input.unsqueeze(0)  # (N, H_in)
         if hx is None:
-            zeros = x.new_zeros(x.size(0), self.hidden_size)
-            hx = (zeros, zeros)
-        h, c = (hx[0], hx[1]) if batched else (hx[0].unsqueeze(0), hx[1].unsqueeze(0))  # (N, H) each
+            zeros = x.new_zeros(x.size(0), self.hidden_size)  # (N, H), already batched
+            h, c = zeros, zeros
+        else:
+            h, c = (hx[0], hx[1]) if batched else (hx[0].unsqueeze(0), hx[1].unsqueeze(0))  # (N, H) each
         i, f, g, o = self.gates(x, h).chunk(4, 1)  # 4 x (N, H)
         c = f.sigmoid() * c + i.sigmoid() * g.tanh()
         h = o.sigmoid() * c.tanh()

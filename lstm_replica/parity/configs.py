@@ -1,22 +1,80 @@
 """The configuration matrix: which ``nn.LSTM`` set-ups a candidate is checked in.
 
-The default matrix covers every pair of feature values (pairwise covering,
-built greedily and deterministically from :data:`FACTORS`), so features are
-exercised in combination rather than one at a time; a few long sequences
-(>= 200 steps) and the seed example's sizes (input 5, hidden 256) are added.
+The default matrix is a greedy covering array: every *triple* of values of the
+structural factors (layers x bidirectional x proj x input kind x hx) appears
+in some configuration, and every *pair* of values of any two factors (bias,
+batch_first, dropout, dtype and the size classes included). Each size class
+(hidden / input width, batch, length) is then drawn at random inside its range
+from the run's seed, so the sizes are not multiples of a SIMD width by design
+and another ``--seed`` explores other sizes; the seed is in the report.
+
+A few extra configurations are added: the seed question's 5 -> 256 sizes, and
+``input_size == hidden_size`` (a code path some implementations special-case).
+``--thorough`` covers every combination of the structural factors, not only
+triples. A researcher's own set-up (``--input-size 5 --hidden-size 256 ...``)
+joins the matrix as a configuration labelled ``yours``.
+
+Features a candidate declares unsupported (``unsupported={"proj_size", ...}``)
+become constraints, and the covering is rebuilt among the remaining values, so
+everything else is still exercised in combination.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from itertools import combinations
+import random
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+from itertools import combinations, product
 
 import torch
 
-from lstm_replica.lstm import lstm_config
-
 SHORT_STEPS = 7
 PROJ_SIZE = 2
+
+# the structural factors, covered three at a time
+STRUCTURE: dict[str, tuple[object, ...]] = {
+    "num_layers": (1, 2, 3, 4),
+    "bidirectional": (False, True),
+    "proj": (False, True),
+    "input_kind": ("batched", "unbatched", "packed"),
+    "hx_given": (True, False),
+}
+# the other factors, covered two at a time (with each other and with the structural ones)
+OTHERS: dict[str, tuple[object, ...]] = {
+    "bias": (True, False),
+    "batch_first": (False, True),
+    "dropout": (0.0, 0.25),
+    "dtype": ("float64", "float32", "bfloat16", "float16"),
+    "width": ("small", "medium", "large"),
+    "batch_class": ("one", "few", "many"),
+    "length": ("one", "short", "long"),
+}
+FACTORS: dict[str, tuple[object, ...]] = {**STRUCTURE, **OTHERS}
+
+# class -> the inclusive range a value is drawn from
+WIDTHS = {"small": (1, 12), "medium": (13, 90), "large": (100, 300)}
+BATCHES = {"one": (1, 1), "few": (2, 7), "many": (8, 24)}
+LENGTHS = {"one": (1, 1), "short": (2, 40), "long": (300, 520)}
+COST_BUDGET = 20_000_000  # multiply-adds of one forward pass (see Config.cost)
+PARAMETER_BUDGET = 600_000  # weight elements (see Config.parameter_count)
+
+# features a candidate may declare unsupported -> the factor values they rule out
+FEATURES: dict[str, tuple[str, object]] = {
+    "proj_size": ("proj", True),
+    "bidirectional": ("bidirectional", True),
+    "packed": ("input_kind", "packed"),
+    "unbatched": ("input_kind", "unbatched"),
+    "batch_first": ("batch_first", True),
+    "no_bias": ("bias", False),
+    "dropout": ("dropout", 0.25),
+    "float16": ("dtype", "float16"),
+    "bfloat16": ("dtype", "bfloat16"),
+    "float64": ("dtype", "float64"),
+    "float32": ("dtype", "float32"),
+    "multi_layer": ("num_layers", 2),  # and 3, 4: see _rules_out
+}
+# features that are not a factor value: a probe the candidate cannot take part in
+PROBE_FEATURES = ("double_backward",)
 
 
 @dataclass(frozen=True)
@@ -30,7 +88,7 @@ class Config:
     batch_first: bool = False
     input_kind: str = "batched"  # "batched" | "unbatched" | "packed" (unsorted lengths)
     hx_given: bool = True
-    dropout: float = 0.0  # always checked in eval mode
+    dropout: float = 0.0  # inter-layer; off in eval calls, on (same generator state both sides) in training
     dtype: str = "float64"
     batch: int = 3
     steps: int = SHORT_STEPS
@@ -48,7 +106,8 @@ class Config:
         parts += ["bf"] if self.batch_first else []
         parts += ["hx" if self.hx_given else "nohx"]
         parts += [f"drop{self.dropout:g}"] if self.dropout else []
-        parts += ["f64" if self.dtype == "float64" else "f32", f"n{self.batch}", f"t{self.steps}"]
+        short = {"float64": "f64", "float32": "f32", "bfloat16": "bf16", "float16": "f16"}[self.dtype]
+        parts += [short, f"n{self.batch}", f"t{self.steps}"]
         parts += [f"i{self.input_size}h{self.hidden_size}"]
         return "-".join(parts)
 
@@ -65,103 +124,253 @@ class Config:
         """The width of h_t: proj_size if projected, else hidden_size."""
         return self.proj_size or self.hidden_size
 
+    @property
+    def cost(self) -> int:
+        """Multiply-adds of one forward pass, roughly: what keeps a certificate inside its time budget."""
+        per_step = 4 * self.hidden_size * (self.input_size + self.out_size) * self.batch
+        return self.num_layers * self.directions * self.steps * per_step
+
+    @property
+    def parameter_count(self) -> int:
+        """Elements of all weights, roughly (upper layers read both directions): what training and audits cost."""
+        upper = self.directions * self.out_size
+        per_direction = (
+            4 * self.hidden_size * (self.input_size + upper * (self.num_layers - 1) + self.num_layers * self.out_size)
+        )
+        return self.directions * per_direction
+
     def module_kwargs(self) -> dict[str, object]:
-        """``nn.LSTM``'s constructor arguments, device and dtype aside."""
-        return lstm_config(self)
+        """``nn.LSTM``'s constructor arguments, device and dtype aside, written out here (not read from a model)."""
+        return {
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "bias": self.bias,
+            "batch_first": self.batch_first,
+            "dropout": self.dropout,
+            "bidirectional": self.bidirectional,
+            "proj_size": self.proj_size,
+        }
 
     def to_dict(self) -> dict[str, object]:
         return {"name": self.name, **asdict(self)}
 
 
-# factor -> the values it takes; "sizes" is (input_size, hidden_size): different, then equal
-FACTORS: dict[str, tuple[object, ...]] = {
-    "num_layers": (1, 2, 3),
-    "bidirectional": (False, True),
-    "proj_size": (0, PROJ_SIZE),
-    "bias": (True, False),
-    "batch_first": (False, True),
-    "input_kind": ("batched", "unbatched", "packed"),
-    "hx_given": (True, False),
-    "dropout": (0.0, 0.25),
-    "dtype": ("float64", "float32"),
-    "batch": (1, 3),
-    "sizes": ((4, 6), (5, 5)),
-}
+def _rules_out(feature: str, assignment: dict[str, object]) -> bool:
+    factor, value = FEATURES[feature]
+    if feature == "multi_layer":
+        return assignment.get("num_layers", 1) != 1
+    return factor in assignment and assignment[factor] == value
 
 
-def allowed(assignment: dict[str, object]) -> bool:
-    """Constraints between factors: inter-layer dropout needs 2+ layers; unbatched input is batch 1."""
-    if assignment.get("dropout", 0.0) and assignment.get("num_layers", 2) == 1:
-        return False
-    return not (assignment.get("input_kind") == "unbatched" and assignment.get("batch", 1) != 1)
+def check_features(features: Iterable[str]) -> frozenset[str]:
+    """The declared unsupported features, refused with the known names if one is misspelt."""
+    features = frozenset(features)
+    unknown = sorted(features - set(FEATURES) - set(PROBE_FEATURES))
+    if unknown:
+        known = ", ".join([*FEATURES, *PROBE_FEATURES])
+        msg = f"Expected unsupported features from {known}, got {', '.join(unknown)}"
+        raise ValueError(msg)
+    return features
 
 
-def required_pairs() -> set[tuple[tuple[str, object], tuple[str, object]]]:
-    """Every pair of values of two different factors that the constraints allow."""
-    pairs = set()
-    for f1, f2 in combinations(FACTORS, 2):
-        for v1 in FACTORS[f1]:
-            for v2 in FACTORS[f2]:
-                if allowed({f1: v1, f2: v2}):
-                    pairs.add(((f1, v1), (f2, v2)))
-    return pairs
+def dtype_restriction(dtypes: Iterable[str] | None) -> frozenset[str]:
+    """``--dtype``: the other dtypes, ruled out the way unsupported features are."""
+    if not dtypes:
+        return frozenset()
+    known = OTHERS["dtype"]
+    unknown = [d for d in dtypes if d not in known]
+    if unknown:
+        msg = f"Expected --dtype from {', '.join(map(str, known))}, got {', '.join(unknown)}"
+        raise ValueError(msg)
+    return frozenset(str(d) for d in known if d not in dtypes)
 
 
-def covered_pairs(assignment: dict[str, object]) -> set[tuple[tuple[str, object], tuple[str, object]]]:
+def allowed(assignment: dict[str, object], unsupported: frozenset[str] = frozenset()) -> bool:
+    """Constraints between factors (a partial assignment passes if it can still be completed)."""
+    get = assignment.get
+    if get("dropout", 0.0) and get("num_layers", 2) == 1:
+        return False  # inter-layer dropout needs 2+ layers
+    if get("input_kind") == "unbatched" and get("batch_class", "one") != "one":
+        return False  # unbatched input is one sequence
+    if get("width") == "large" and (get("length") == "long" or get("batch_class") == "many"):
+        return False  # cost: wide layers get short sequences and small batches
+    if get("length") == "long" and get("batch_class") == "many":
+        return False  # cost
+    if get("width") == "large" and get("dtype") in ("float16", "bfloat16"):
+        return False  # cost: half-precision matmuls are slow on the CPU; medium widths still cross every tile size
+    return not any(_rules_out(feature, assignment) for feature in unsupported if feature in FEATURES)
+
+
+Tuple = tuple[tuple[str, object], ...]
+
+
+def _tuples(assignment: dict[str, object]) -> set[Tuple]:
+    """The structural triples and the pairs an assignment covers."""
+    structural = [f for f in STRUCTURE if f in assignment]
     names = [f for f in FACTORS if f in assignment]
-    return {((f1, assignment[f1]), (f2, assignment[f2])) for f1, f2 in combinations(names, 2)}
+    triples = {tuple((f, assignment[f]) for f in fs) for fs in combinations(structural, 3)}
+    return triples | {tuple((f, assignment[f]) for f in fs) for fs in combinations(names, 2)}
 
 
-def pairwise_rows() -> list[dict[str, object]]:
-    """A greedy covering array: each row fixes one uncovered pair, then fills the other factors best-first."""
-    uncovered = required_pairs()
-    rows = []
-    while uncovered:
-        (f1, v1), (f2, v2) = min(uncovered, key=repr)
-        row: dict[str, object] = {f1: v1, f2: v2}
+def required_tuples(unsupported: frozenset[str] = frozenset()) -> set[Tuple]:
+    """Every structural triple and every pair of factor values that the constraints allow."""
+    required: set[Tuple] = set()
+    for fs in combinations(STRUCTURE, 3):
+        for values in product(*(STRUCTURE[f] for f in fs)):
+            if allowed(dict(zip(fs, values, strict=True)), unsupported):
+                required.add(tuple(zip(fs, values, strict=True)))
+    for fs in combinations(FACTORS, 2):
+        for values in product(*(FACTORS[f] for f in fs)):
+            if allowed(dict(zip(fs, values, strict=True)), unsupported):
+                required.add(tuple(zip(fs, values, strict=True)))
+    return required
+
+
+def covering_rows(unsupported: frozenset[str] = frozenset(), thorough: bool = False) -> list[dict[str, object]]:
+    """A greedy covering array: each row fixes one uncovered tuple, then fills the other factors best-first.
+
+    ``thorough`` starts from every allowed combination of the structural factors instead.
+    """
+    uncovered = required_tuples(unsupported)
+    rows: list[dict[str, object]] = []
+    seeds: list[dict[str, object]] = []
+    if thorough:
+        for values in product(*STRUCTURE.values()):
+            start = dict(zip(STRUCTURE, values, strict=True))
+            if allowed(start, unsupported):
+                seeds.append(start)
+    while uncovered or seeds:
+        row: dict[str, object] = seeds.pop(0) if seeds else dict(min(uncovered, key=repr))
         for factor, values in FACTORS.items():
             if factor in row:
                 continue
-            options = [v for v in values if allowed({**row, factor: v})]
-            row[factor] = max(options, key=lambda v, f=factor: len(covered_pairs({**row, f: v}) & uncovered))
-        uncovered -= covered_pairs(row)
+            options = [v for v in values if allowed({**row, factor: v}, unsupported)]
+            row[factor] = max(options, key=lambda v, f=factor: len(_tuples({**row, f: v}) & uncovered))
+        uncovered -= _tuples(row)
         rows.append(row)
     return rows
 
 
-def _from_row(row: dict[str, object]) -> Config:
-    fields = {k: v for k, v in row.items() if k != "sizes"}
-    input_size, hidden_size = row["sizes"]
-    return Config(**fields, input_size=input_size, hidden_size=hidden_size)
+def _draw(rng: random.Random, span: tuple[int, int]) -> int:
+    return rng.randint(*span)
 
 
-def extra_configs() -> list[Config]:
-    """The seed example's sizes and long sequences, which the pairwise rows keep short."""
-    return [
+def _within_budget(config: Config, row: dict[str, object]) -> Config:
+    """Shrink a drawn configuration toward its classes' lower bounds until one forward costs <= COST_BUDGET."""
+    while config.cost > COST_BUDGET or config.parameter_count > PARAMETER_BUDGET:
+        steps_floor, batch_floor = LENGTHS[str(row["length"])][0], BATCHES[str(row["batch_class"])][0]
+        width_floor = WIDTHS[str(row["width"])][0]
+        if config.parameter_count > PARAMETER_BUDGET and max(config.hidden_size, config.input_size) > width_floor:
+            hidden = max(width_floor, config.hidden_size * 7 // 8)
+            config = replace(
+                config,
+                hidden_size=hidden,
+                input_size=max(width_floor, config.input_size * 7 // 8),
+                proj_size=min(config.proj_size, hidden - 1),
+            )
+        elif config.steps > steps_floor:
+            config = replace(config, steps=max(steps_floor, config.steps * 3 // 4))
+        elif config.batch > batch_floor:
+            config = replace(config, batch=max(batch_floor, config.batch - 1))
+        elif max(config.hidden_size, config.input_size) > width_floor:
+            hidden = max(width_floor, config.hidden_size * 7 // 8)
+            config = replace(
+                config,
+                hidden_size=hidden,
+                input_size=max(width_floor, config.input_size * 7 // 8),
+                proj_size=min(config.proj_size, hidden - 1),
+            )
+        else:
+            break
+    return config
+
+
+def _from_row(row: dict[str, object], rng: random.Random) -> Config:
+    hidden = _draw(rng, WIDTHS[str(row["width"])])
+    if row["proj"]:
+        hidden = max(hidden, 2)  # proj_size must be smaller than hidden_size
+    input_size = _draw(rng, WIDTHS[str(row["width"])])
+    while input_size == hidden and hidden > 1:
+        input_size = _draw(rng, WIDTHS[str(row["width"])])
+    drawn = Config(
+        num_layers=int(row["num_layers"]),
+        bidirectional=bool(row["bidirectional"]),
+        proj_size=rng.randint(1, hidden - 1) if row["proj"] else 0,
+        bias=bool(row["bias"]),
+        batch_first=bool(row["batch_first"]),
+        input_kind=str(row["input_kind"]),
+        hx_given=bool(row["hx_given"]),
+        dropout=float(row["dropout"]),
+        dtype=str(row["dtype"]),
+        batch=_draw(rng, BATCHES[str(row["batch_class"])]),
+        steps=_draw(rng, LENGTHS[str(row["length"])]),
+        input_size=input_size,
+        hidden_size=hidden,
+    )
+    return _within_budget(drawn, row)
+
+
+def extra_configs(unsupported: frozenset[str] = frozenset()) -> list[Config]:
+    """The seed question's sizes (5 -> 256) and input_size == hidden_size, which the draws avoid."""
+    extras = [
         Config(label="seed", input_size=5, hidden_size=256, dtype="float32", batch=4, steps=16),
-        Config(label="long", num_layers=2, dtype="float32", batch=3, steps=200, input_size=3, hidden_size=5),
+        Config(label="square", num_layers=2, dtype="float32", batch=9, steps=12, input_size=33, hidden_size=33),
         Config(
             label="long",
             input_kind="packed",
             bidirectional=True,
-            proj_size=PROJ_SIZE,
             batch_first=True,
             hx_given=False,
+            dtype="float32",
             batch=3,
-            steps=210,
+            steps=512,
             input_size=3,
-            hidden_size=4,
+            hidden_size=5,
         ),
     ]
+    return [c for c in extras if allowed(assignment_of(c), unsupported)]
 
 
-def default_matrix() -> list[Config]:
-    """The pairwise-covering rows plus :func:`extra_configs`."""
-    return [_from_row(row) for row in pairwise_rows()] + extra_configs()
+def assignment_of(config: Config) -> dict[str, object]:
+    """The factor values a configuration takes (sizes read back into their classes)."""
+
+    def klass(value: int, classes: dict[str, tuple[int, int]]) -> str:
+        return next((k for k, (lo, hi) in classes.items() if lo <= value <= hi), "")
+
+    return {
+        "num_layers": config.num_layers,
+        "bidirectional": config.bidirectional,
+        "proj": bool(config.proj_size),
+        "input_kind": config.input_kind,
+        "hx_given": config.hx_given,
+        "bias": config.bias,
+        "batch_first": config.batch_first,
+        "dropout": config.dropout,
+        "dtype": config.dtype,
+        "width": klass(config.hidden_size, WIDTHS),
+        "batch_class": klass(config.batch, BATCHES),
+        "length": klass(config.steps, LENGTHS),
+    }
+
+
+def default_matrix(
+    seed: int = 0, unsupported: Iterable[str] = (), thorough: bool = False, yours: Config | None = None
+) -> list[Config]:
+    """The covering rows with sizes drawn from ``seed``, the extras, and the researcher's own set-up."""
+    features = check_features(unsupported)
+    rng = random.Random(f"lstm-replica matrix {seed}")
+    configs = [_from_row(row, rng) for row in covering_rows(features, thorough)] + extra_configs(features)
+    if yours is not None:
+        configs.append(replace(yours, label="yours"))
+    unique: dict[str, Config] = {}
+    for config in configs:
+        unique.setdefault(config.name, config)
+    return list(unique.values())
 
 
 def quick_matrix() -> list[Config]:
-    """A small set that still touches every feature once, for tests and fast iteration."""
+    """A small screen that touches every feature once: for iteration, not a certificate."""
     return [
         Config(label="quick"),
         Config(
@@ -179,14 +388,32 @@ def quick_matrix() -> list[Config]:
     ]
 
 
-def select(names: list[str] | None, quick: bool) -> list[Config]:
+def select(
+    names: list[str] | None,
+    quick: bool,
+    seed: int = 0,
+    unsupported: Iterable[str] = (),
+    thorough: bool = False,
+    yours: Config | None = None,
+    only_yours: bool = False,
+) -> list[Config]:
     """The configurations to run: the named ones (from either matrix), else the quick or default matrix."""
-    matrix = quick_matrix() if quick else default_matrix()
+    if only_yours:
+        if yours is None:
+            msg = "Expected your configuration (--input-size, --hidden-size, ...) with --only-yours, got none"
+            raise ValueError(msg)
+        return [replace(yours, label="yours")]
+    features = check_features(unsupported)
+    matrix = default_matrix(seed, features, thorough, yours)
+    if quick:
+        matrix = [c for c in quick_matrix() if allowed(assignment_of(c), features)] + (
+            [replace(yours, label="yours")] if yours is not None else []
+        )
     if not names:
         return matrix
-    known = {c.name: c for c in default_matrix() + quick_matrix()}
+    known = {c.name: c for c in default_matrix(seed, features, thorough, yours) + quick_matrix()}
     missing = [n for n in names if n not in known]
     if missing:
-        msg = f"Expected configuration names from --list-configs, got unknown {', '.join(missing)}"
+        msg = f"Expected configuration names from --list-configs (for this --seed), got unknown {', '.join(missing)}"
         raise ValueError(msg)
     return [known[n] for n in names]

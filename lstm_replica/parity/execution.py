@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +29,8 @@ from lstm_replica.layers import CellRecurrence
 from lstm_replica.lstm import LSTM
 from lstm_replica.parity.candidates import CheckError, WeightAdapter, describe, load_weights
 from lstm_replica.parity.configs import Config
+from lstm_replica.parity.parammap import ParamMap, Unit, discover, trainable
+from lstm_replica.parity.regimes import stress_sequence, stress_state
 
 
 class WrongResult(Exception):
@@ -62,8 +64,10 @@ class Candidate:
 @dataclass
 class Side:
     forward: Forward
-    parameters: dict[str, Tensor]  # named as the reference names them where the names agree
+    parameters: dict[str, Tensor]  # the trainable parameters, by the side's own names
+    modules: list[nn.Module]  # what train() / eval() and an optimiser act on
     cell: Callable[[Tensor, Hidden], Hidden] | None = None  # layer 0 forward cell (cell candidates)
+    raw_cell: nn.Module | None = None  # the same cell unwrapped, for direct calls (hx=None)
 
 
 @dataclass
@@ -72,6 +76,10 @@ class Pair:
     reference: Side
     reference_parameters: dict[str, Tensor]
     sync: Callable[[], None]  # copy the reference's current weights into the candidate
+    pmap: ParamMap  # candidate parameter elements -> reference parameter elements
+    initial: dict[str, Tensor | None]  # the candidate's own initial weights, in the reference's names and layout
+    reference_initial: dict[str, Tensor]
+    train: Callable[[bool], None]  # train(True) / train(False) on both sides (and the cells' layer machinery)
 
 
 @dataclass
@@ -90,15 +98,30 @@ class Outcome:
     tensors: dict[str, Tensor | None]
     packing: tuple[Tensor, Tensor | None, Tensor | None] | None  # the output's batch_sizes and indices
     inputs_unmodified: bool
+    parameters_changed: list[str] = field(default_factory=list)  # by the forward (or backward) itself
 
 
-def make_inputs(config: Config, device: str, generator: torch.Generator) -> Inputs:
-    """Random inputs for a configuration, all drawn from ``generator``."""
+def make_inputs(
+    config: Config,
+    device: str,
+    generator: torch.Generator,
+    *,
+    steps: int | None = None,
+    batch: int | None = None,
+    stressed: bool = False,
+    extremes: bool = False,
+) -> Inputs:
+    """Random inputs for a configuration (``steps`` / ``batch`` overriding its sizes), all drawn from ``generator``.
+
+    ``stressed``: the saturating regime of :mod:`.regimes` (zeros, |c_0| of 100 to 200; ``extremes``: huge values).
+    """
     dtype = config.torch_dtype
-    n, steps, layers = config.batch, config.steps, config.directions * config.num_layers
+    n = config.batch if batch is None else batch
+    steps = config.steps if steps is None else steps
+    layers = config.directions * config.num_layers
 
     def randn(*shape: int) -> Tensor:
-        return torch.randn(*shape, generator=generator, dtype=dtype).to(device)
+        return torch.randn(*shape, generator=generator, dtype=torch.float64).to(dtype).to(device)
 
     batch_first = config.batch_first and config.input_kind != "unbatched"  # unbatched input is (L, H_in) either way
     x = randn(n, steps, config.input_size) if batch_first else randn(steps, n, config.input_size)
@@ -107,6 +130,9 @@ def make_inputs(config: Config, device: str, generator: torch.Generator) -> Inpu
         lengths = torch.randint(1, steps + 1, (n,), generator=generator)
         lengths[torch.randint(0, n, (1,), generator=generator)] = steps  # the longest fills the padding
     h0, c0 = randn(layers, n, config.out_size), randn(layers, n, config.hidden_size) + 0.5
+    if stressed:
+        x = stress_sequence(x, 0 if batch_first else 1, generator, extremes)
+        h0, c0 = stress_state(h0, c0, generator)
     grad_h, grad_c = randn(layers, n, config.out_size), randn(layers, n, config.hidden_size)
     width = config.directions * config.out_size
     if lengths is not None:
@@ -132,47 +158,93 @@ def _construct(factory: Callable[..., nn.Module], kwargs: dict[str, object]) -> 
         raise CheckError(msg) from exc
 
 
-def _module_pair(candidate: Candidate, config: Config, device: str) -> Pair:
-    factory_kwargs = {"device": device, "dtype": config.torch_dtype}
-    reference = _construct(nn.LSTM, {**config.module_kwargs(), **factory_kwargs}).eval()
-    module = _construct(candidate.factory, {**config.module_kwargs(), **factory_kwargs}).eval()
-
-    def sync() -> None:
-        load_weights(module, reference, candidate.adapter)
-
-    sync()
-    ref_params = dict(reference.named_parameters())
-    return Pair(Side(module, dict(module.named_parameters())), Side(reference, ref_params), ref_params, sync)
+def _seeded_build(seed: int, build: Callable[[], object]) -> object:
+    """``build()`` with torch's generator seeded: candidate and reference draw their weights from the same state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
 
 
-def _cell_pair(candidate: Candidate, config: Config, device: str) -> Pair:
-    factory_kwargs = {"device": device, "dtype": config.torch_dtype}
-    machine = _construct(LSTM, {**config.module_kwargs(), **factory_kwargs}).eval()
-    names, ref_cells, cand_cells = [], [], []
+def _units(config: Config) -> list[tuple[str, dict[str, object]]]:
+    """Cell candidates: one cell per layer and direction, named as nn.LSTM's suffixes, with its constructor kwargs."""
+    units = []
     for layer in range(config.num_layers):
         layer_input = config.input_size if layer == 0 else config.directions * config.hidden_size
         for direction in range(config.directions):
-            names.append(f"l{layer}{'_reverse' if direction else ''}")
             kwargs = {"input_size": layer_input, "hidden_size": config.hidden_size, "bias": config.bias}
-            ref_cells.append(_construct(nn.LSTMCell, {**kwargs, **factory_kwargs}))
-            cand_cells.append(_construct(candidate.factory, {**kwargs, **factory_kwargs}))
+            units.append((f"l{layer}{'_reverse' if direction else ''}.", kwargs))
+    return units
+
+
+def build_pair(candidate: Candidate, config: Config, device: str, seed: int) -> Pair:
+    """Candidate and reference for ``config``, each built under ``seed``, then the reference's weights in both.
+
+    The candidate's own initial weights are kept (in the reference's layout) for the initialisation check.
+    """
+    factory_kwargs = {"device": device, "dtype": config.torch_dtype}
+    specs = [("", config.module_kwargs())] if candidate.kind == "module" else _units(config)
+    ref_factory: Callable[..., nn.Module] = nn.LSTM if candidate.kind == "module" else nn.LSTMCell
+
+    def build(factory: Callable[..., nn.Module]) -> list[nn.Module]:
+        return [_construct(factory, {**kwargs, **factory_kwargs}) for _, kwargs in specs]
+
+    refs = _seeded_build(seed, lambda: build(ref_factory))
+    cands = _seeded_build(seed, lambda: build(candidate.factory))
+    units = [Unit(prefix, c, r) for (prefix, _), c, r in zip(specs, cands, refs, strict=True)]
+    unit_kwargs = dict(specs)
+
+    def load(cand: nn.Module, ref: nn.Module) -> None:
+        load_weights(cand, ref, candidate.adapter)
+
+    def twin(unit: Unit) -> tuple[nn.Module, nn.Module]:
+        twin_args = {**unit_kwargs[unit.prefix], "device": "cpu", "dtype": torch.float64}
+        return _construct(candidate.factory, twin_args), _construct(ref_factory, twin_args)
+
+    with torch.random.fork_rng(devices=[]):
+        pmap = discover(units, load, twin)
+    own = {}
+    for unit in units:
+        own.update({name: p.detach().clone() for name, p in trainable(unit.candidate, unit.prefix).items()})
+    initial = pmap.to_reference(own)
+    ref_params = {u.prefix + n: p for u in units for n, p in u.reference.named_parameters()}
+    reference_initial = {n: p.detach().clone() for n, p in ref_params.items()}
 
     def sync() -> None:
-        for cand, ref in zip(cand_cells, ref_cells, strict=True):
-            load_weights(cand, ref, candidate.adapter)
+        for unit in units:
+            load(unit.candidate, unit.reference)
 
-    def side(cells: list[nn.Module], checked: bool) -> Side:
+    sync()
+    cand_params = {name: p for u in units for name, p in trainable(u.candidate, u.prefix).items()}
+    if candidate.kind == "module":
+        module, reference = units[0].candidate.eval(), units[0].reference.eval()
+        sides = Side(module, cand_params, [module]), Side(reference, ref_params, [reference])
+
+        def train(mode: bool) -> None:
+            module.train(mode)
+            reference.train(mode)
+
+        return Pair(sides[0], sides[1], ref_params, sync, pmap, initial, reference_initial, train)
+    machine = _construct(LSTM, {**config.module_kwargs(), **factory_kwargs}).eval()
+
+    def side(cells: list[nn.Module], params: dict[str, Tensor], checked: bool) -> Side:
         calls = [_checked_cell(cell) if checked else cell for cell in cells]
 
         def forward(inp: Tensor | PackedSequence, hx: Hidden | None) -> tuple[Tensor | PackedSequence, Hidden]:
             return machine.forward_with([CellRecurrence(call) for call in calls], inp, hx)
 
-        params = {f"{name}.{p}": t for name, cell in zip(names, cells, strict=True) for p, t in cell.named_parameters()}
-        return Side(forward, params, calls[0])
+        return Side(forward, params, list(cells), calls[0], cells[0])
 
-    sync()
-    reference = side(ref_cells, checked=False)
-    return Pair(side(cand_cells, checked=True), reference, reference.parameters, sync)
+    cand_cells, ref_cells = [u.candidate for u in units], [u.reference for u in units]
+
+    def train_cells(mode: bool) -> None:
+        machine.train(mode)
+        for cell in cand_cells + ref_cells:
+            cell.train(mode)
+
+    train_cells(False)
+    reference_side = side(ref_cells, ref_params, checked=False)
+    candidate_side = side(cand_cells, cand_params, checked=True)
+    return Pair(candidate_side, reference_side, ref_params, sync, pmap, initial, reference_initial, train_cells)
 
 
 def _checked_cell(cell: nn.Module) -> Callable[[Tensor, Hidden], Hidden]:
@@ -195,27 +267,58 @@ def _checked_cell(cell: nn.Module) -> Callable[[Tensor, Hidden], Hidden]:
     return call
 
 
-def build_pair(candidate: Candidate, config: Config, device: str, seed: int) -> Pair:
-    """Candidate and reference for ``config``, with the reference's seeded initial weights in both."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        if candidate.kind == "module":
-            return _module_pair(candidate, config, device)
-        return _cell_pair(candidate, config, device)
+LOSSES = ("all", "output", "h_n", "c_n")
 
 
-def _clone(t: Tensor | None, grad: bool) -> Tensor | None:
-    return None if t is None else t.clone().requires_grad_(grad)
+@dataclass(frozen=True)
+class Call:
+    """How one call is made: which inputs require grad, which outputs the loss uses, and the grad mode.
+
+    ``mode``: "grad" (forward and backward), "no_grad" or "inference" (forward only).
+    ``strided``: the input and states handed over as non-contiguous views of the same values.
+    """
+
+    mode: str = "grad"
+    input_grad: bool = True
+    loss: str = "all"
+    strided: bool = False
 
 
-def run(side: Side, config: Config, inputs: Inputs, with_grad: bool) -> Outcome:
-    """One forward (and backward when ``with_grad``) of a side; the tensors compared come back by name."""
-    x, h0, c0 = _clone(inputs.x, with_grad), _clone(inputs.h0, with_grad), _clone(inputs.c0, with_grad)
+def _strided(t: Tensor) -> Tensor:
+    """The same values as a non-contiguous view (every other element of a buffer twice as wide)."""
+    buffer = torch.zeros(*t.shape[:-1], 2 * t.size(-1), dtype=t.dtype, device=t.device)  # (..., 2*F)
+    buffer[..., ::2] = t
+    return buffer[..., ::2]
+
+
+def _clone(t: Tensor | None, grad: bool, strided: bool = False) -> Tensor | None:
+    if t is None:
+        return None
+    t = t.clone()
+    if strided:
+        t = _strided(t)
+    return t.requires_grad_(grad) if not strided else t.detach().requires_grad_(grad)
+
+
+def run(
+    side: Side, config: Config, inputs: Inputs, with_grad: bool | Call = True, pmap: ParamMap | None = None
+) -> Outcome:
+    """One call of a side (forward, and backward when the call's mode is "grad"); tensors compared come back by name.
+
+    Parameter gradients come back in the reference's names: ``pmap`` carries a candidate's back.
+    """
+    call = with_grad if isinstance(with_grad, Call) else Call(mode="grad" if with_grad else "no_grad")
+    grad = call.mode == "grad"
+    needs = grad and call.input_grad
+    x = _clone(inputs.x, needs, call.strided)
+    h0, c0 = _clone(inputs.h0, needs, call.strided), _clone(inputs.c0, needs, call.strided)
     fed = x
     if inputs.lengths is not None:
         fed = pack_padded_sequence(x, inputs.lengths, batch_first=config.batch_first, enforce_sorted=False)
     hx = None if h0 is None else (h0, c0)
-    with torch.set_grad_enabled(with_grad):
+    before = {name: p.detach().clone() for name, p in side.parameters.items()}
+    context = torch.inference_mode() if call.mode == "inference" else torch.set_grad_enabled(grad)
+    with context:
         output, h_n, c_n = _unpack(_call("forward", side.forward, fed, hx))
     packing = None
     if isinstance(output, PackedSequence):
@@ -226,9 +329,10 @@ def run(side: Side, config: Config, inputs: Inputs, with_grad: bool) -> Outcome:
         given is None or torch.equal(given.detach(), original)
         for given, original in ((x, inputs.x), (h0, inputs.h0), (c0, inputs.c0))
     )
-    if with_grad:
-        tensors.update(_gradients(side, tensors, inputs, x, h0, c0))
-    return Outcome(tensors, packing, unmodified)
+    changed = [name for name, p in side.parameters.items() if not torch.equal(p.detach(), before[name])]
+    if grad:
+        tensors.update(_gradients(side, tensors, inputs, x, h0, c0, call, pmap))
+    return Outcome(tensors, packing, unmodified, changed)
 
 
 def _call(phase: str, fn: Callable, *args: object) -> object:
@@ -251,19 +355,42 @@ def _unpack(result: object) -> tuple[Tensor | PackedSequence, Tensor, Tensor]:
     raise CheckError(msg)
 
 
+def loss_of(results: tuple[Tensor, Tensor, Tensor], inputs: Inputs, loss: str) -> Tensor:
+    """The scalar a call backpropagates: the upstream gradients dotted with the outputs the loss uses."""
+    upstream = (inputs.grad_output, inputs.grad_h, inputs.grad_c)
+    used = {"all": (0, 1, 2), "output": (0,), "h_n": (1,), "c_n": (2,)}[loss]
+    return sum((results[i] * upstream[i]).sum() for i in used)
+
+
 def _gradients(
-    side: Side, tensors: dict[str, Tensor | None], inputs: Inputs, x: Tensor, h0: Tensor | None, c0: Tensor | None
+    side: Side,
+    tensors: dict[str, Tensor | None],
+    inputs: Inputs,
+    x: Tensor,
+    h0: Tensor | None,
+    c0: Tensor | None,
+    call: Call,
+    pmap: ParamMap | None,
 ) -> dict[str, Tensor | None]:
     upstream = (inputs.grad_output, inputs.grad_h, inputs.grad_c)
     results = (tensors["output"], tensors["h_n"], tensors["c_n"])
     if any(r.shape != g.shape for r, g in zip(results, upstream, strict=True)):
         return {}  # the forward comparison already reports the wrong shape
-    wrt = {"grad input": x} | ({} if h0 is None else {"grad h_0": h0, "grad c_0": c0})
-    wrt |= {f"grad {name}": p for name, p in side.parameters.items() if p.requires_grad}
+    wrt: dict[str, Tensor] = {}
+    if call.input_grad:
+        wrt |= {"grad input": x} | ({} if h0 is None else {"grad h_0": h0, "grad c_0": c0})
+    params = {name: p for name, p in side.parameters.items() if p.requires_grad}
+    wrt |= {f"grad {name}": p for name, p in params.items()}
 
     def backward() -> tuple[Tensor | None, ...]:
-        loss = sum((r * g).sum() for r, g in zip(results, upstream, strict=True))
+        loss = loss_of(results, inputs, call.loss)
+        if not loss.requires_grad:
+            return (None,) * len(wrt)
         return torch.autograd.grad(loss, list(wrt.values()), allow_unused=True)
 
-    grads = _call("backward", backward)
-    return dict(zip(wrt, grads, strict=True))
+    grads = dict(zip(wrt, _call("backward", backward), strict=True))
+    found = {k: v for k, v in grads.items() if not k.startswith("grad ") or k.removeprefix("grad ") not in params}
+    param_grads = {name: grads[f"grad {name}"] for name in params}
+    if pmap is not None:
+        param_grads = pmap.grads_to_reference(param_grads)
+    return found | {f"grad {name}": g for name, g in param_grads.items()}

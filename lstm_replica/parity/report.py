@@ -26,6 +26,9 @@ class ConfigResult:
     steps: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # series -> max_abs / max_ulps per step
     cell_errors: dict[str, float] = field(default_factory=dict)  # teacher-forced vs accumulated, cells only
     uncompared: list[str] = field(default_factory=list)
+    audit: list[str] = field(default_factory=list)  # parameters that are not what they seem, named
+    skipped: dict[str, str] = field(default_factory=dict)  # probe -> why it did not run
+    repeatability: float = 0.0  # max abs difference between two identical calls of the candidate
 
     @property
     def name(self) -> str:
@@ -45,6 +48,9 @@ class Report:
     traceback: str | None = None
     not_run: list[str] = field(default_factory=list)  # configurations left when the run stopped early
     stopped: str = ""  # why the run stopped early: "after the time-out" or "after the first difference (--fail-fast)"
+    unsupported: list[str] = field(default_factory=list)  # features the candidate declared it lacks
+    quick: bool = False  # a quick screen, not a certificate
+    matrix: str = "default"  # "default" | "thorough" | "quick"
 
     @property
     def checked(self) -> list[ConfigResult]:
@@ -79,12 +85,18 @@ class Report:
             errors = sum(r.status == "error" for r in self.results)
             unchecked = f"; {errors} could not be checked" if errors else ""
             return f"NOT A REPLICA: {len(bad)}/{n} configurations differ{unchecked}; first in {first.name}: {where}"
+        scope = f"; not supported by the candidate: {', '.join(self.unsupported)}" if self.unsupported else ""
+        if self.quick:
+            return (
+                f"QUICK SCREEN: no difference from {self.reference} found in {n} configurations{scope} "
+                "- not a certificate (run without --quick for one)"
+            )
         if self.bitwise:
-            return f"REPLICA: bitwise identical to {self.reference} in all {n} configurations"
+            return f"REPLICA: bitwise identical to {self.reference} in all {n} configurations{scope}"
         ulps = max((d.max_ulps for r in self.checked for d in r.differences), default=0.0)
         return (
             f"REPLICA WITHIN TOLERANCE (not bitwise): within the stated tolerances of {self.reference} "
-            f"in all {n} configurations, at most {ulps:.0f} ulps apart"
+            f"in all {n} configurations, at most {ulps:.0f} ulps apart{scope}"
         )
 
     @property
@@ -126,7 +138,7 @@ class Report:
             lines += _config_lines(result, verbose)
         if self.not_run:
             lines.append(f"not run {self.stopped} ({len(self.not_run)}): {', '.join(self.not_run)}")
-        lines += ["", f"VERDICT: {self.verdict}"]
+        lines += ["", LEGEND, "", f"VERDICT: {self.verdict}"]
         return "\n".join(lines)
 
 
@@ -135,24 +147,49 @@ def _row(config: str, tensor: str, bitwise: str, d: Difference | None) -> str:
     return f"{config:<60} {tensor:<24} {bitwise:<8} {numbers}".rstrip()
 
 
+LEGEND = (
+    "bitwise: yes = torch.equal; no, tol = not bitwise, within the stated tolerance; NO = beyond it or not "
+    "comparable. Rows without a probe are call 1 (default weights); the other probes: initial weights, calls 2-4 "
+    "(no input grad, state carried, non-contiguous input, loss h_n / output / c_n), no_grad, inference_mode, "
+    "double backward, stressed (saturating weights and inputs), training steps (SGD with momentum, then Adam; "
+    "outputs, gradients, parameters, optimiser state), trained."
+)
+MAX_PROBE_ROWS = 12
+
+
 def _config_lines(result: ConfigResult, verbose: bool) -> list[str]:
     stopped = not result.differences and result.reason  # "different" before comparing: a wrongly shaped cell state
     if result.status in ("not applicable", "error") or stopped:
         return [_row(result.name, result.status, "", None) + f"  {result.reason}"]
     lines, label = [], result.name
     bitwise_params = []
-    for d in result.differences:
+    first_call = [d for d in result.differences if not d.probe]
+    probed = [d for d in result.differences if d.probe]
+    for d in first_call:
         if d.tensor.startswith("grad ") and d.tensor not in ("grad input", "grad h_0", "grad c_0") and d.bitwise:
             bitwise_params.append(d)
             continue
-        mark = "yes" if d.bitwise else ("no, tol" if d.within_tolerance else "NO")
-        lines.append(_row(label, d.tensor + (f" [{d.note}]" if d.note else ""), mark, d))
+        lines.append(_row(label, d.tensor + (f" [{d.note}]" if d.note else ""), _mark(d), d))
         label = ""
     if bitwise_params and not verbose:
         lines.append(_row(label, f"grad params ({len(bitwise_params)})", "yes", bitwise_params[0]))
     elif verbose:
         lines += [_row("", d.tensor, "yes", d) for d in bitwise_params]
+    shown = [d for d in probed if verbose or not d.bitwise]
+    quiet = [d for d in probed if d not in shown]
+    if quiet:
+        probes = len(dict.fromkeys(d.probe for d in quiet))
+        worst = max(quiet, key=lambda d: d.max_abs)
+        lines.append(_row("", f"{probes} probes ({len(quiet)} tensors)", "yes", worst))
+    for d in shown[: None if verbose else MAX_PROBE_ROWS]:
+        lines.append(_row("", f"{d.probe}: {d.tensor}" + (f" [{d.note}]" if d.note else ""), _mark(d), d))
+    if len(shown) > MAX_PROBE_ROWS and not verbose:
+        lines.append(f"{'':<60} ... {len(shown) - MAX_PROBE_ROWS} more rows (--verbose lists them)")
     lines += [f"{'':<60} ! {check} failed" for check, ok in result.checks.items() if not ok]
+    lines += [f"{'':<60} ! {problem}" for problem in result.audit]
+    lines += [f"{'':<60} - {probe} not run: {why}" for probe, why in result.skipped.items()]
+    if result.repeatability:
+        lines.append(f"{'':<60} run to run: two identical calls differ by up to {result.repeatability:.2g}")
     if result.cell_errors:
         e = result.cell_errors
         lines.append(
@@ -160,10 +197,10 @@ def _config_lines(result: ConfigResult, verbose: bool) -> list[str]:
             f"/ {e['single_step_max_ulps']:.0f} ulps; accumulated over {result.config['steps']} steps "
             f"max abs {e['accumulated_max_abs']:.2g} / {e['accumulated_max_ulps']:.0f} ulps"
         )
-    if result.uncompared:
-        lines.append(
-            f"{'':<60} gradients not compared (parameter names differ; --weights): {', '.join(result.uncompared)}"
-        )
     if result.location is not None:
         lines.append(f"{'':<60} first difference: {result.location.describe()}")
     return lines
+
+
+def _mark(d: Difference) -> str:
+    return "yes" if d.bitwise else ("no, tol" if d.within_tolerance else "NO")

@@ -35,6 +35,7 @@ import traceback
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 
 import torch
@@ -44,12 +45,13 @@ from lstm_replica.parity import backends
 from lstm_replica.parity.backends import Backend
 from lstm_replica.parity.candidates import CheckError, describe, kind_of, load, load_adapter
 from lstm_replica.parity.compare import Difference, Tolerance, compare, differing, per_step, tolerance_for
-from lstm_replica.parity.configs import Config, select
+from lstm_replica.parity.configs import Config, check_features, dtype_restriction, select
 from lstm_replica.parity.deadline import TimedOut, deadline
 from lstm_replica.parity.execution import (
     Candidate,
     Inputs,
     Outcome,
+    Pair,
     Side,
     WrongResult,
     build_pair,
@@ -59,6 +61,16 @@ from lstm_replica.parity.execution import (
 from lstm_replica.parity.locate import locate, probe_gate, time_major
 from lstm_replica.parity.progress import Progress
 from lstm_replica.parity.report import ConfigResult, Report
+from lstm_replica.parity.session import (
+    ProbeLog,
+    compare_calls,
+    double_backward,
+    initial_weights,
+    later_calls,
+    raised,
+    stressed,
+    training,
+)
 
 REFERENCES = {"module": "torch.nn.LSTM", "cell": "torch.nn.LSTMCell"}
 FORWARD = ("output", "h_n", "c_n", "step h (teacher-forced)", "step c (teacher-forced)")
@@ -85,6 +97,11 @@ def check(
     timeout: float | None = DEFAULT_TIMEOUT_S,
     on_stuck: Callable[[str], None] | None = None,
     fail_fast: bool = False,
+    config: Config | dict[str, object] | None = None,
+    only_config: bool = False,
+    thorough: bool = False,
+    unsupported: tuple[str, ...] | list[str] | frozenset[str] = (),
+    dtypes: tuple[str, ...] | list[str] | None = None,
 ) -> Report:
     """Check ``candidate`` (a class, a factory or a ``module:attr`` / ``file.py:attr`` target) against nn.LSTM.
 
@@ -92,6 +109,10 @@ def check(
     ``timeout``: seconds per configuration (None or 0: no limit). ``on_stuck(message)`` is called from a
     watchdog thread if a timed-out candidate does not give control back (see :mod:`.deadline`).
     ``fail_fast``: stop at the first configuration that differs; the rest are listed as not run.
+    ``config``: your own set-up (a :class:`Config` or its fields as a dict), added to the matrix, or run alone
+    with ``only_config``. ``thorough``: every structural combination, not only triples. ``unsupported``: features
+    the candidate declares it lacks (see ``configs.FEATURES``); the verdict states that scope.
+    ``dtypes``: run the matrix in these dtypes only (e.g. ``["bfloat16"]``).
     """
     setup = Backend(device, backend, tf32)
     provenance = {
@@ -109,26 +130,32 @@ def check(
         factory = load(candidate) if isinstance(candidate, str) else candidate
         kind = kind_of(factory)
         spec = Candidate(factory, kind, load_adapter(weights))
-        selected = select(configs, quick)
+        declared = check_features(unsupported)
+        restricted = declared | dtype_restriction(dtypes)
+        yours = Config(**config) if isinstance(config, dict) else config
+        selected = select(configs, quick, seed, restricted, thorough, yours, only_config)
     except (CheckError, ValueError) as exc:
         report.error = str(exc)
         report.traceback = traceback.format_exc()
         return report
     report.kind, report.reference = kind, REFERENCES[kind]
+    report.unsupported = sorted(declared)
+    report.quick = quick
+    report.matrix = "quick" if quick else ("thorough" if thorough else "default")
     for dtype in sorted({c.torch_dtype for c in selected}, key=str):
         row = tolerance_for(setup.tolerance_key, dtype)
         report.tolerances[str(dtype).removeprefix("torch.")] = {"rtol": row.rtol, "atol": row.atol, "why": row.why}
     bar = Progress(len(selected), enabled=progress)
-    for index, config in enumerate(selected):
-        bar.advance(config.name)
+    for index, current in enumerate(selected):
+        bar.advance(current.name)
         reason = f"timed out after {timeout or 0:g} s"
-        stuck = None if on_stuck is None else partial(on_stuck, f"{reason} in configuration {config.name}")
+        stuck = None if on_stuck is None else partial(on_stuck, f"{reason} in configuration {current.name}")
         try:
             with deadline(timeout, stuck):
-                result = _guarded(spec, config, setup, tolerance, seed, report)
+                result = _guarded(spec, current, setup, tolerance, seed, report, declared)
         except TimedOut:
             report.traceback = report.traceback or traceback.format_exc()  # where the candidate was
-            report.results.append(ConfigResult(config.to_dict(), "error", reason))
+            report.results.append(ConfigResult(current.to_dict(), "error", reason))
             report.not_run = [c.name for c in selected[index + 1 :]]
             report.stopped = "after the time-out"
             break
@@ -150,30 +177,39 @@ def _seeded(seed: int, device: str) -> Iterator[None]:
 
 
 def _guarded(
-    spec: Candidate, config: Config, setup: Backend, tolerance: bool, seed: int, report: Report
+    spec: Candidate,
+    config: Config,
+    setup: Backend,
+    tolerance: bool,
+    seed: int,
+    report: Report,
+    unsupported: frozenset[str] = frozenset(),
 ) -> ConfigResult:
     if spec.kind == "cell" and config.proj_size:
         reason = "not applicable to cells: nn.LSTMCell has no projection (proj_size > 0)"
         return ConfigResult(config.to_dict(), "not applicable", reason)
     try:
         with backends.flags(setup), _seeded(config_seed(seed, config), setup.device):
-            return _check_config(spec, config, setup, tolerance, config_seed(seed, config))
+            return _check_config(spec, config, setup, tolerance, config_seed(seed, config), unsupported)
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - the candidate may raise anything: "could not check"
         report.traceback = report.traceback or traceback.format_exc()
         reason = str(exc) if isinstance(exc, CheckError) else f"{type(exc).__name__}: {exc}"
         return ConfigResult(config.to_dict(), "error", reason)
 
 
-def _check_config(spec: Candidate, config: Config, setup: Backend, tolerance: bool, seed: int) -> ConfigResult:
+def _check_config(
+    spec: Candidate, config: Config, setup: Backend, tolerance: bool, seed: int, unsupported: frozenset[str]
+) -> ConfigResult:
     row = tolerance_for(setup.tolerance_key, config.torch_dtype)
     pair = build_pair(spec, config, setup.device, seed)
-    inputs = make_inputs(config, setup.device, torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    inputs = make_inputs(config, setup.device, generator)
     ref = run(pair.reference, config, inputs, with_grad=True)
     plain = None
     try:
-        plain = run(pair.candidate, config, inputs, with_grad=False)
-        first = run(pair.candidate, config, inputs, with_grad=True)
-        second = run(pair.candidate, config, inputs, with_grad=True)
+        plain = run(pair.candidate, config, inputs, with_grad=False, pmap=pair.pmap)
+        first = run(pair.candidate, config, inputs, with_grad=True, pmap=pair.pmap)
+        second = run(pair.candidate, config, inputs, with_grad=True, pmap=pair.pmap)
     except WrongResult as exc:
         return ConfigResult(config.to_dict(), "different", str(exc))
     except Exception as exc:
@@ -181,41 +217,89 @@ def _check_config(spec: Candidate, config: Config, setup: Backend, tolerance: bo
             raise
         reason = f"inputs modified in place (then {exc})"
         return ConfigResult(config.to_dict(), "different", reason, checks={"inputs unmodified": False})
-    shared = [name for name in ref.tensors if name in first.tensors or not name.startswith("grad ")]
-    differences = [compare(name, first.tensors.get(name), ref.tensors[name], row) for name in shared]
+    returned = {name: t.detach().clone() for name, t in first.tensors.items() if t is not None}
+    differences = [compare(name, first.tensors.get(name), ref.tensors[name], row) for name in ref.tensors]
+    repeat = max((d.max_abs for d in compare_calls(second, first, row, "")), default=0.0)
+    log = ProbeLog(parameters_changed=plain.parameters_changed + first.parameters_changed)
+    log.differences += initial_weights(pair, config, tolerance, row)
+    later_calls(pair, config, setup.device, row, generator, ref, log)
+    if "double_backward" in unsupported:
+        log.skipped["double backward"] = "declared unsupported by the candidate"
+    elif setup.backend == "cudnn":
+        log.skipped["double backward"] = "nn.LSTM's cuDNN kernel has no double backward"
+    else:
+        double_backward(pair, config, setup.device, row, generator, log)
+    stressed(pair, config, setup.device, row, generator, log, tolerance)
+    training(pair, config, setup.device, row, generator, log, tolerance)
+    overwritten = [
+        name for name, t in first.tensors.items() if t is not None and not torch.equal(t.detach(), returned[name])
+    ]
     checks = {
         "inputs unmodified": plain.inputs_unmodified and first.inputs_unmodified,
-        "same result twice": _same(first, second) and _same(plain, first, forward_only=True),
+        "same result twice": repeat == 0.0
+        or (tolerance and all(d.within_tolerance for d in compare_calls(second, first, row, ""))),
         "output packing": _same_packing(first, ref),
+        "parameters unchanged by forward": not log.parameters_changed,
+        "returned tensors kept by later calls": not overwritten,
+        "parameters correspond one to one": not pair.pmap.problems,
     }
-    result = ConfigResult(config.to_dict(), "", differences=differences, checks=checks)
-    if any(k.startswith("grad ") for k in first.tensors):  # none are taken when the forward has the wrong shape
-        unmatched = set(first.tensors).symmetric_difference(ref.tensors)
-        result.uncompared = sorted(k.removeprefix("grad ") for k in unmatched)
+    result = ConfigResult(config.to_dict(), "", differences=differences + log.differences, checks=checks)
+    result.audit = (
+        list(pair.pmap.problems)
+        + [f"{name} changed by a forward call" for name in dict.fromkeys(log.parameters_changed)]
+        + [f"{name} returned by call 1 was overwritten by a later call" for name in overwritten]
+    )
+    result.skipped = log.skipped
+    result.repeatability = repeat
     if _comparable(first, ref, "output"):
         result.steps.update(_output_steps(first, ref, config))
+    outcomes = {"": (first, ref, config), **log.outcomes}
     if spec.kind == "cell":
         forced, reference = _teacher_forced(pair.candidate, pair.reference, config, inputs, row, result)
         first.tensors.update(forced)
         ref.tensors.update(reference)
-    passed = all(d.bitwise for d in result.differences) or (
-        tolerance and all(d.within_tolerance for d in result.differences)
-    )
-    if passed and all(checks.values()):
+        _cell_without_state(pair, config, setup.device, row, generator, result)
+    standard = (lambda d: d.within_tolerance) if tolerance else (lambda d: d.bitwise)
+    failing = [d for d in result.differences if not standard(d)]
+    if not failing and all(checks.values()):
         result.status = "bitwise" if all(d.bitwise for d in result.differences) else "within tolerance"
         return result
     result.status = "different"
-    failing = [d for d in result.differences if not (d.within_tolerance if tolerance else d.bitwise)]
-    if failing and not _comparable(first, ref, failing[0].tensor):
-        result.reason = failing[0].note  # wrong shape, dtype, or missing: nothing to locate inside it
-    elif failing:
-        name = failing[0].tensor
-        probe = _gate_probe(spec, config, setup, seed) if name in FORWARD else None
-        result.location = locate(name, first, ref, config, probe)
-        result.reason = failing[0].note
+    if not failing:
+        result.reason = "; ".join(result.audit) or ", ".join(check for check, ok in checks.items() if not ok)
+        return result
+    worst = failing[0]
+    where = f"{worst.probe}: " if worst.probe else ""
+    cand_outcome, ref_outcome, shaped = outcomes.get(worst.probe, (None, None, config))
+    if cand_outcome is None or not _comparable(cand_outcome, ref_outcome, worst.tensor):
+        result.reason = where + (worst.note or f"{worst.tensor} differs")
     else:
-        result.reason = ", ".join(check for check, ok in checks.items() if not ok)
+        probe = _gate_probe(spec, config, setup, seed) if worst.tensor in FORWARD else None
+        located = locate(worst.tensor, cand_outcome, ref_outcome, shaped, probe)
+        result.location = replace(located, tensor=where + located.tensor) if where else located
+        result.reason = worst.note
     return result
+
+
+def _cell_without_state(
+    pair: Pair, config: Config, device: str, row: Tolerance, generator: torch.Generator, result: ConfigResult
+) -> None:
+    """The cell called as ``cell(x)``, hx=None, batched and 1-D, against nn.LSTMCell called the same way."""
+    x = torch.randn(max(config.batch, 1), config.input_size, generator=generator, dtype=torch.float64)
+    x = x.to(config.torch_dtype).to(device)  # (N, H_in)
+    for probe, given in (("cell(x), hx=None", x), ("cell(x) 1-D, hx=None", x[0])):
+        try:
+            with torch.no_grad():
+                got = pair.candidate.raw_cell(given)
+                expected = pair.reference.raw_cell(given)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the candidate may raise anything: a difference
+            result.differences.append(raised(probe, CheckError(f"{type(exc).__name__}: {exc}")))
+            continue
+        if not (isinstance(got, (tuple, list)) and len(got) == 2):
+            got = (None, None)
+        result.differences += [
+            compare(name, mine, theirs, row, probe) for name, mine, theirs in zip("hc", got, expected, strict=True)
+        ]
 
 
 def _gate_probe(spec: Candidate, config: Config, setup: Backend, seed: int) -> Callable[[], str | None]:

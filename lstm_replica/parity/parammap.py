@@ -1,0 +1,181 @@
+"""Which element of ``nn.LSTM``'s parameters each element of the candidate's parameters is.
+
+The harness gives a candidate the reference's weights by state_dict name, or
+through a ``--weights`` adapter ``fn(candidate, reference)``. Either way it
+first learns the correspondence, on float64 twins of both: every element k of
+the reference's parameters is set to the code ``C + k`` (C the number of
+elements), the candidate's parameters are filled with NaN, and the weights are
+loaded. A candidate element that then holds a code came from that reference
+element by pure data movement (a copy, slice, transpose or concatenation);
+anything else (NaN: never written; a sum or multiple of codes: two biases
+folded into one, a rescaling) is not such a map.
+
+With the map the candidate's gradients, parameters and optimiser state are
+carried back to the reference's layout (a gather or a scatter-add: no
+rounding when each element is used once) and compared with ``nn.LSTM``'s by
+name, so renamed or re-laid-out parameters keep every check.
+
+The audit: a reference element that no trainable candidate parameter holds
+(the parameter is unused, frozen, or a buffer standing in for it) and a
+trainable candidate element the map does not produce (an extra parameter,
+peepholes for example) are differences, named in :attr:`ParamMap.problems`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+Loader = Callable[[nn.Module, nn.Module], None]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One candidate module and the reference module whose weights it gets; names are prefixed (cells: ``l0.``)."""
+
+    prefix: str
+    candidate: nn.Module
+    reference: nn.Module
+
+
+@dataclass
+class ParamMap:
+    """Reference parameter names and shapes, and for each trainable candidate parameter its source indices."""
+
+    ref_shapes: dict[str, torch.Size]
+    sources: dict[str, Tensor]  # candidate name -> (same shape) int64 flat index into the reference, -1: none
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(shape.numel() for shape in self.ref_shapes.values())
+
+    def _split(self, flat: Tensor) -> dict[str, Tensor]:
+        sizes = [shape.numel() for shape in self.ref_shapes.values()]
+        return {
+            name: chunk.view(shape)
+            for (name, shape), chunk in zip(self.ref_shapes.items(), flat.split(sizes), strict=True)
+        }
+
+    def to_reference(self, tensors: dict[str, Tensor | None]) -> dict[str, Tensor | None]:
+        """Candidate-named tensors shaped like its parameters (values, state) in the reference's names and layout.
+
+        A reference element no candidate element holds is NaN (the audit has already named it).
+        """
+        present = [(n, t) for n, t in tensors.items() if t is not None and n in self.sources]
+        if not present:
+            return dict.fromkeys(self.ref_shapes)
+        sample = present[0][1]
+        flat = torch.full((self.total,), float("nan"), dtype=sample.dtype, device=sample.device)
+        for name, tensor in present:
+            index = self.sources[name].to(tensor.device).flatten()
+            keep = index >= 0
+            flat[index[keep]] = tensor.detach().flatten()[keep]
+        return dict(self._split(flat))
+
+    def from_reference(self, tensors: dict[str, Tensor], like: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Reference-named tensors in the candidate's names and layout (``like``: the candidate's tensors to fill)."""
+        flat = torch.cat([tensors[name].detach().flatten() for name in self.ref_shapes])
+        found = {}
+        for name, target in like.items():
+            index = self.sources[name].to(target.device).flatten()
+            values = target.detach().clone().flatten()
+            keep = index >= 0
+            values[keep] = flat.to(values.device, values.dtype)[index[keep]]
+            found[name] = values.view(target.shape)
+        return found
+
+    def grads_to_reference(self, grads: dict[str, Tensor | None]) -> dict[str, Tensor | None]:
+        """Candidate-named gradients summed into the reference's names; None where no gradient arrived."""
+        present = [(n, g) for n, g in grads.items() if g is not None and n in self.sources]
+        if not present:
+            return dict.fromkeys(self.ref_shapes)
+        sample = present[0][1]
+        flat = torch.zeros(self.total, dtype=sample.dtype, device=sample.device)
+        reached = torch.zeros(self.total, dtype=torch.bool, device=sample.device)
+        for name, grad in present:
+            index = self.sources[name].to(grad.device).flatten()
+            keep = index >= 0
+            flat.index_add_(0, index[keep], grad.detach().flatten()[keep])
+            reached[index[keep]] = True
+        return {
+            name: (tensor if bool(hit.all()) else None)
+            for (name, tensor), hit in zip(self._split(flat).items(), self._split(reached).values(), strict=True)
+        }
+
+
+def trainable(module: nn.Module, prefix: str = "") -> dict[str, nn.Parameter]:
+    """The parameters an optimiser built from ``module.parameters()`` would train (requires_grad)."""
+    return {prefix + name: p for name, p in module.named_parameters() if p.requires_grad}
+
+
+def discover(units: Sequence[Unit], load: Loader, twin: Callable[[Unit], tuple[nn.Module, nn.Module]]) -> ParamMap:
+    """The element map, learnt on float64 twins (``twin(unit) -> (candidate, reference)``) loaded by ``load``."""
+    twins = [(unit, *twin(unit)) for unit in units]
+    ref_shapes: dict[str, torch.Size] = {}
+    for unit, _, reference in twins:
+        for name, p in reference.named_parameters():
+            ref_shapes[unit.prefix + name] = p.shape
+    total = sum(shape.numel() for shape in ref_shapes.values())
+    offset = 0
+    with torch.no_grad():
+        for unit, candidate, reference in twins:
+            for p in candidate.parameters():
+                p.fill_(float("nan"))
+            for p in reference.parameters():
+                codes = torch.arange(offset, offset + p.numel(), dtype=torch.float64) + total
+                p.copy_(codes.view(p.shape))
+                offset += p.numel()
+            load(candidate, reference)
+    sources: dict[str, Tensor] = {}
+    held_by: dict[str, Tensor] = {}  # reference element -> held by a trainable parameter
+    covered = torch.zeros(total, dtype=torch.bool)
+    problems: list[str] = []
+    for unit, candidate, _ in twins:
+        for name, p in trainable(candidate, unit.prefix).items():
+            index = _decode(p.detach(), total)
+            sources[name] = index
+            covered[index[index >= 0]] = True
+            if bool((index < 0).any()):
+                bad = int((index < 0).sum())
+                problems.append(
+                    f"candidate parameter {name}: {bad} of {index.numel()} elements are not nn.LSTM weights "
+                    "moved into place (an extra parameter, or a sum or rescaling of weights)"
+                )
+        held_by.update(_untrained_holders(candidate, unit.prefix, total))
+    names = list(ref_shapes)
+    sizes = [shape.numel() for shape in ref_shapes.values()]
+    for name, hit in zip(names, covered.split(sizes), strict=True):
+        if not bool(hit.all()):
+            missing = int((~hit).sum())
+            start = sum(sizes[: names.index(name)])
+            holder = next(
+                (h for h, idx in held_by.items() if bool(((idx >= start) & (idx < start + hit.numel())).any())), None
+            )
+            why = f": held by {holder}, which is never trained" if holder else ""
+            problems.append(
+                f"nn.LSTM parameter {name}: {missing} of {hit.numel()} elements are not a trainable "
+                f"parameter of the candidate{why}"
+            )
+    return ParamMap(ref_shapes, sources, problems)
+
+
+def _decode(values: Tensor, total: int) -> Tensor:
+    """Codes back to flat reference indices; -1 where the value is not a code."""
+    v = values.to(torch.float64)
+    is_code = torch.isfinite(v) & (v == v.round()) & (v >= total) & (v < 2 * total)
+    return torch.where(is_code, v.nan_to_num(0) - total, torch.full_like(v, -1)).to(torch.int64)
+
+
+def _untrained_holders(module: nn.Module, prefix: str, total: int) -> dict[str, Tensor]:
+    """Buffers and frozen parameters that hold reference codes: what stands in for a parameter."""
+    holders = {}
+    tensors = [(f"buffer {prefix}{n}", b) for n, b in module.named_buffers()]
+    tensors += [(f"frozen parameter {prefix}{n}", p) for n, p in module.named_parameters() if not p.requires_grad]
+    for name, tensor in tensors:
+        if tensor.is_floating_point():
+            holders[name] = _decode(tensor.detach(), total)
+    return holders

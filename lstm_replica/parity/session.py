@@ -1,0 +1,346 @@
+"""What one configuration puts a candidate through, after its first call: the probes of a certificate.
+
+Every probe runs on the same candidate instance as the first call, so a
+defect that needs state across calls shows up. In order:
+
+- **initial weights**: built under the same seed as ``nn.LSTM``, the
+  candidate's own initial weights must equal the reference's (under
+  ``--tolerance``: follow its distribution, by a Kolmogorov-Smirnov test);
+- **calls 2-4**: new inputs each (other lengths and batch sizes where the
+  configuration allows), the state of call 1 carried into call 2 as
+  truncated backpropagation does; inputs that do not require grad; losses
+  from ``h_n`` only, ``output`` only and ``c_n`` only; non-contiguous inputs;
+- **no_grad** and **inference_mode** forwards;
+- **double backward**: a gradient penalty on the input gradient;
+- **stressed**: saturating weights and inputs (see :mod:`.regimes`);
+- **training**: three SGD-with-momentum steps, a train -> eval -> train
+  switch, three Adam steps, dropout drawn from the same generator state on
+  both sides, lengths and batch sizes varying from step to step; after each
+  step the outputs, every gradient, every parameter and the optimiser state;
+- **trained**: a full call with the trained weights in eval mode.
+
+A probe in which the candidate raises where ``nn.LSTM`` does not is a
+difference. Each difference carries its probe's name.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+from lstm_replica.parity.candidates import CheckError
+from lstm_replica.parity.compare import Difference, Tolerance, compare, scaled
+from lstm_replica.parity.configs import Config
+from lstm_replica.parity.execution import (
+    Call,
+    Inputs,
+    Outcome,
+    Pair,
+    Side,
+    WrongResult,
+    loss_of,
+    make_inputs,
+    run,
+)
+from lstm_replica.parity.regimes import KS_ALPHA, KS_TEST, STRESS_TOLERANCE, ks_pvalue, stress_weights
+
+FORWARD_NAMES = ("output", "h_n", "c_n")
+DOUBLE_BACKWARD_MAX_COST = 2_000_000  # multiply-adds of one forward: the double-backward graph is several times that
+TRAIN_STEPS = (("sgd", 3), ("adam", 3))
+ADAM_LR, ADAM_EPS = 1e-2, 1e-3  # eps 1e-3: finite in float16, and a gradient difference d moves a weight <= lr*d/eps
+STRESS_MAX_STEPS = 48  # under --tolerance: saturated gates amplify rounding over very long sequences
+TRAIN_MAX_STEPS = 48  # training on long sequences takes truncated-backpropagation chunks of at most this many steps
+
+
+@dataclass
+class ProbeLog:
+    """The differences found by the probes, the calls kept for locating, and probes left out (with why)."""
+
+    differences: list[Difference] = field(default_factory=list)
+    outcomes: dict[str, tuple[Outcome, Outcome, Config]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    parameters_changed: list[str] = field(default_factory=list)
+
+
+def initial_weights(pair: Pair, config: Config, tolerance: bool, row: Tolerance) -> list[Difference]:
+    """The candidate's own initial weights against nn.LSTM's for the same seed."""
+    found = []
+    pooled = []
+    for name, reference in pair.reference_initial.items():
+        own = pair.initial.get(name)
+        found.append(compare(name, own, reference, row, probe="initial weights"))
+        if own is not None:
+            pooled.append(own.flatten())
+    if not tolerance or all(d.bitwise for d in found) or not pooled:
+        return [replace(d, within_tolerance=d.bitwise) for d in found]
+    bound = 1 / config.hidden_size**0.5
+    statistic, p = ks_pvalue(torch.cat(pooled).cpu(), bound)
+    same = p >= KS_ALPHA
+    note = f"{KS_TEST}: D = {statistic:.3g}, p = {p:.2g} ({'same' if same else 'not the same'} distribution)"
+    return [replace(d, within_tolerance=same, note=note if not d.bitwise else d.note) for d in found]
+
+
+def _vary(config: Config, rng: random.Random) -> tuple[int, int]:
+    """Another length and batch size for a later call: as many steps as allowed, unbatched input keeps N = 1."""
+    steps = config.steps if config.steps == 1 else rng.randint(max(1, config.steps // 2), config.steps)
+    batch = config.batch if config.input_kind == "unbatched" or config.batch == 1 else rng.randint(1, config.batch)
+    return steps, batch
+
+
+def _carried(inputs: Inputs, outcome: Outcome) -> Inputs:
+    """The next chunk of a truncated-backpropagation run: the previous call's final state, detached, as hx."""
+    h_n, c_n = outcome.tensors["h_n"], outcome.tensors["c_n"]
+    if inputs.h0 is None or h_n is None or h_n.shape != inputs.h0.shape:
+        return inputs
+    return replace(inputs, h0=h_n.detach().clone(), c0=c_n.detach().clone())
+
+
+def compare_calls(
+    cand: Outcome, ref: Outcome, row: Tolerance, probe: str, names: tuple[str, ...] | None = None
+) -> list[Difference]:
+    names = tuple(ref.tensors) if names is None else names
+    return [compare(name, cand.tensors.get(name), ref.tensors.get(name), row, probe) for name in names]
+
+
+def raised(probe: str, exc: Exception) -> Difference:
+    """The candidate raised where nn.LSTM did not: a proven difference."""
+    inf = float("inf")
+    return Difference("raises", False, False, inf, inf, inf, f"{exc}; nn.LSTM does not raise here", probe)
+
+
+@contextmanager
+def _catching(log: ProbeLog, probe: str) -> Iterator[None]:
+    try:
+        yield
+    except (CheckError, WrongResult) as exc:
+        log.differences.append(raised(probe, exc))
+
+
+def later_calls(
+    pair: Pair, config: Config, device: str, row: Tolerance, generator: torch.Generator, first: Outcome, log: ProbeLog
+) -> None:
+    """Calls 2-4, no_grad and inference_mode, on new inputs each."""
+    rng = random.Random(int(torch.randint(0, 2**31, (1,), generator=generator)))
+    calls = (
+        ("call 2: input without grad, loss h_n, state carried", Call(input_grad=False, loss="h_n"), True),
+        ("call 3: non-contiguous input, loss output", Call(strided=True, loss="output"), False),
+        ("call 4: loss c_n", Call(loss="c_n"), False),
+        ("no_grad", Call(mode="no_grad"), False),
+        ("inference_mode", Call(mode="inference"), False),
+    )
+    for probe, call, carried in calls:
+        steps, batch = (config.steps, config.batch) if carried else _vary(config, rng)
+        inputs = make_inputs(config, device, generator, steps=steps, batch=batch)
+        if carried:
+            inputs = _carried(inputs, first)
+        with _catching(log, probe):
+            ref = run(pair.reference, config, inputs, call)
+            cand = run(pair.candidate, config, inputs, call, pair.pmap)
+            log.differences += compare_calls(cand, ref, row, probe)
+            log.outcomes[probe] = (cand, ref, replace(config, steps=steps, batch=batch))
+            log.parameters_changed += cand.parameters_changed
+
+
+def _penalty_grads(side: Side, config: Config, inputs: Inputs, pmap: object) -> dict[str, Tensor | None]:
+    """Gradients of a gradient penalty ||d loss / d input||^2 with respect to the parameters (double backward)."""
+    x = inputs.x.clone().requires_grad_(True)
+    fed = x
+    if inputs.lengths is not None:
+        fed = pack_padded_sequence(x, inputs.lengths, batch_first=config.batch_first, enforce_sorted=False)
+    hx = None if inputs.h0 is None else (inputs.h0, inputs.c0)
+    output, (h_n, c_n) = side.forward(fed, hx)
+    if isinstance(output, PackedSequence):
+        output = output.data  # (T, D*H_out)
+    (grad_x,) = torch.autograd.grad(loss_of((output, h_n, c_n), inputs, "all"), [x], create_graph=True)
+    params = dict(side.parameters)
+    grads = torch.autograd.grad((grad_x * grad_x).sum(), list(params.values()), allow_unused=True)
+    named = dict(zip(params, grads, strict=True))
+    return named if pmap is None else pmap.grads_to_reference(named)
+
+
+def double_backward(
+    pair: Pair, config: Config, device: str, row: Tolerance, generator: torch.Generator, log: ProbeLog
+) -> None:
+    probe = "double backward"
+    if config.cost > DOUBLE_BACKWARD_MAX_COST:
+        log.skipped[probe] = "configuration too large for a second-order graph in the time budget"
+        return
+    inputs = make_inputs(config, device, generator)
+    try:
+        reference = _penalty_grads(pair.reference, config, inputs, None)
+    except RuntimeError as exc:
+        log.skipped[probe] = f"nn.LSTM itself does not support it here ({exc})"
+        return
+    try:
+        candidate = _penalty_grads(pair.candidate, config, inputs, pair.pmap)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the candidate may raise anything: a difference
+        log.differences.append(raised(probe, CheckError(f"{type(exc).__name__}: {exc}")))
+        return
+    log.differences += [compare(f"grad {n}", candidate.get(n), g, row, probe) for n, g in reference.items()]
+
+
+def _finite_pattern(probe: str, cand: Outcome, ref: Outcome) -> list[Difference]:
+    """Under --tolerance with extreme inputs: the candidate finite exactly where nn.LSTM is (overflow shows here)."""
+    found = []
+    for name, theirs in ref.tensors.items():
+        mine = cand.tensors.get(name)
+        if theirs is None or mine is None or mine.shape != theirs.shape:
+            found.append(compare(name, mine, theirs, Tolerance(0, 0, ""), probe))
+            continue
+        wrong = int((mine.detach().isfinite() != theirs.detach().isfinite()).sum())
+        note = f"non-finite in {wrong} elements where nn.LSTM is finite, or the reverse" if wrong else ""
+        found.append(Difference(name, wrong == 0, wrong == 0, 0.0, 0.0, 0.0, note, probe, wrong, mine.numel()))
+    return found
+
+
+def stressed(
+    pair: Pair,
+    config: Config,
+    device: str,
+    row: Tolerance,
+    generator: torch.Generator,
+    log: ProbeLog,
+    tolerance: bool = False,
+) -> None:
+    """Saturating weights and inputs, then extreme values; the reference's default weights are put back afterwards."""
+    stress_weights(pair.reference_parameters, config.hidden_size, generator)
+    loose = scaled(row, STRESS_TOLERANCE, "saturating weights and inputs make every gate sum ~30x larger")
+    for probe, extremes in (("stressed", False), ("extreme values", True)):
+        with _catching(log, probe):
+            pair.sync()
+            steps = min(config.steps, STRESS_MAX_STEPS) if tolerance else config.steps
+            inputs = make_inputs(config, device, generator, steps=steps, stressed=True, extremes=extremes)
+            ref = run(pair.reference, config, inputs, Call())
+            cand = run(pair.candidate, config, inputs, Call(), pair.pmap)
+            if tolerance and extremes:
+                found = _finite_pattern(probe, cand, ref)
+                exact = compare_calls(cand, ref, row, probe)
+                found = [replace(d, bitwise=e.bitwise, max_abs=e.max_abs) for d, e in zip(found, exact, strict=True)]
+            else:
+                found = compare_calls(cand, ref, loose, probe)
+            log.differences += found
+            log.outcomes[probe] = (cand, ref, replace(config, steps=steps))
+            log.parameters_changed += cand.parameters_changed
+    with torch.no_grad():
+        for name, p in pair.reference_parameters.items():
+            p.copy_(pair.reference_initial[name])
+    pair.sync()
+
+
+def _optimiser(kind: str, params: list[Tensor]) -> torch.optim.Optimizer:
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=1e-3)
+    return torch.optim.Adam(params, lr=ADAM_LR, eps=ADAM_EPS)
+
+
+def _train_step(
+    side: Side, optimiser: torch.optim.Optimizer, config: Config, inputs: Inputs, dropout_seed: int, pmap: object
+) -> dict[str, Tensor | None]:
+    """One optimiser step as a training loop takes it: zero_grad, forward, backward, step."""
+    optimiser.zero_grad(set_to_none=True)
+    torch.manual_seed(dropout_seed)  # the same dropout masks on both sides if drawn the same way
+    fed: Tensor | PackedSequence = inputs.x
+    if inputs.lengths is not None:
+        fed = pack_padded_sequence(inputs.x, inputs.lengths, batch_first=config.batch_first, enforce_sorted=False)
+    hx = None if inputs.h0 is None else (inputs.h0, inputs.c0)
+    output, (h_n, c_n) = side.forward(fed, hx)
+    if isinstance(output, PackedSequence):
+        output = output.data  # (T, D*H_out)
+    tensors: dict[str, Tensor | None] = {"output": output.detach(), "h_n": h_n.detach(), "c_n": c_n.detach()}
+    loss_of((output, h_n, c_n), inputs, "all").backward()
+    grads = {name: p.grad for name, p in side.parameters.items()}
+    tensors |= {f"grad {n}": g for n, g in (grads if pmap is None else pmap.grads_to_reference(grads)).items()}
+    optimiser.step()
+    return tensors
+
+
+def _state(side: Side, optimiser: torch.optim.Optimizer, pmap: object) -> dict[str, Tensor | None]:
+    """Parameters and per-parameter optimiser state, in the reference's names and layout."""
+    params = {name: p.detach() for name, p in side.parameters.items()}
+    found = dict(params if pmap is None else pmap.to_reference(params))
+    keys = sorted({k for p in side.parameters.values() for k, v in optimiser.state[p].items() if v.dim() > 0})
+    for key in keys:
+        state = {n: optimiser.state[p].get(key) for n, p in side.parameters.items()}
+        mapped = state if pmap is None else pmap.to_reference(state)
+        found |= {f"{key} {n}": t for n, t in mapped.items()}
+    return found
+
+
+def _resync(pair: Pair, optimisers: list[torch.optim.Optimizer]) -> None:
+    """The reference's weights and optimiser state into the candidate: each step's error measured on its own."""
+    pair.sync()
+    cand, ref = (dict(side.parameters) for side in (pair.candidate, pair.reference))
+    ref_state = optimisers[1].state
+    keys = {k for p in ref.values() for k, v in ref_state[p].items() if v.dim() > 0}
+    for key in keys:
+        mine = {n: optimisers[0].state[p][key] for n, p in cand.items() if key in optimisers[0].state[p]}
+        theirs = {n: ref_state[p][key] for n, p in ref.items()}
+        for name, value in pair.pmap.from_reference(theirs, mine).items():
+            optimisers[0].state[cand[name]][key] = value
+
+
+def training(
+    pair: Pair,
+    config: Config,
+    device: str,
+    row: Tolerance,
+    generator: torch.Generator,
+    log: ProbeLog,
+    tolerance: bool = False,
+) -> None:
+    """Both sides trained side by side from the same weights; compared after every step.
+
+    Bitwise: free-running, so every step must stay bitwise. ``tolerance``: after each step the candidate is
+    given the reference's weights and optimiser state again (as a teacher-forced step), so rounding cannot
+    compound through the optimiser; an Adam step turns a gradient difference d into up to lr*d/eps of weight,
+    so weights and state after Adam steps are judged with the tolerance x lr/eps.
+    """
+    rng = random.Random(int(torch.randint(0, 2**31, (1,), generator=generator)))
+    sides = (pair.candidate, pair.reference)
+    adam_row = scaled(row, ADAM_LR / ADAM_EPS, "an Adam step moves a weight by up to lr/eps times a gradient error")
+    step = 0
+    try:
+        for kind, count in TRAIN_STEPS:
+            optimisers = [_optimiser(kind, list(side.parameters.values())) for side in sides]
+            pair.train(True)
+            for _ in range(count):
+                step += 1
+                probe = f"training step {step} ({kind})"
+                steps, batch = _vary(replace(config, steps=min(config.steps, TRAIN_MAX_STEPS)), rng)
+                inputs = make_inputs(config, device, generator, steps=steps, batch=batch)
+                seed = rng.randrange(2**31)
+                try:
+                    cand = _train_step(sides[0], optimisers[0], config, inputs, seed, pair.pmap)
+                except (Exception, SystemExit) as exc:  # noqa: BLE001 - the candidate may raise anything
+                    log.differences.append(raised(probe, CheckError(f"{type(exc).__name__}: {exc}")))
+                    return
+                ref = _train_step(sides[1], optimisers[1], config, inputs, seed, None)
+                log.differences += [compare(n, cand.get(n), t, row, probe) for n, t in ref.items()]
+                after_c, after_r = _state(sides[0], optimisers[0], pair.pmap), _state(sides[1], optimisers[1], None)
+                after = adam_row if kind == "adam" else row
+                log.differences += [compare(n, after_c.get(n), t, after, probe) for n, t in after_r.items()]
+                if tolerance:
+                    _resync(pair, optimisers)
+            pair.train(False)
+            probe = f"eval after step {step}"
+            inputs = make_inputs(config, device, generator)
+            with _catching(log, probe):
+                cand_out = run(pair.candidate, config, inputs, Call(mode="no_grad"), pair.pmap)
+                ref_out = run(pair.reference, config, inputs, Call(mode="no_grad"))
+                log.differences += compare_calls(cand_out, ref_out, row, probe)
+    finally:
+        pair.train(False)
+    probe = "trained"
+    steps = min(config.steps, TRAIN_MAX_STEPS) if tolerance else config.steps
+    inputs = make_inputs(config, device, generator, steps=steps)
+    with _catching(log, probe):
+        ref = run(pair.reference, config, inputs, Call())
+        cand = run(pair.candidate, config, inputs, Call(), pair.pmap)
+        log.differences += compare_calls(cand, ref, row, probe)
+        log.outcomes[probe] = (cand, ref, replace(config, steps=steps))
