@@ -110,9 +110,14 @@ def test_bad_input_is_refused_as_the_replica_refuses_it(make_input: object, erro
         FastLSTM(4, 6)(x)
 
 
-def test_harness_certifies_fast_mode_within_tolerance() -> None:
-    report = check(FastLSTM, tolerance=True, quick=True)
+def test_harness_certifies_fast_mode_within_tolerance_except_double_backward() -> None:
+    """FastLSTM's hand-written backward is once_differentiable: the certificate is scoped, and says so."""
+    report = check(FastLSTM, tolerance=True, unsupported=["double_backward"])
     assert report.exit_status == 0, report.text()
+    assert report.verdict.endswith("not supported by the candidate: double_backward"), report.verdict
+    undeclared = check(FastLSTM, tolerance=True, quick=True)
+    assert undeclared.exit_status == 1, "double backward raises in FastLSTM: undeclared, that is a difference"
+    assert "double backward" in undeclared.verdict, undeclared.verdict
 
 
 def test_cuda_graphed_refuses_a_cpu_input() -> None:

@@ -20,8 +20,6 @@ from pathlib import Path
 
 from torch import nn
 
-MODULE_ONLY = ("num_layers", "batch_first", "bidirectional", "proj_size", "dropout")
-
 WeightAdapter = Callable[[nn.Module, nn.Module], None]
 
 
@@ -87,7 +85,7 @@ def kind_of(factory: object) -> str:
     if isinstance(factory, type) and issubclass(factory, nn.LSTM):
         return "module"  # nn.LSTM's own signature is (*args, **kwargs)
     try:
-        names = set(inspect.signature(factory).parameters)
+        names = _parameter_names(factory)
     except (TypeError, ValueError) as exc:
         msg = f"Expected a class or factory with a readable signature, got {factory!r}"
         raise CheckError(msg) from exc
@@ -95,6 +93,23 @@ def kind_of(factory: object) -> str:
         msg = f"Expected parameters input_size and hidden_size (nn.LSTM or nn.LSTMCell), got ({', '.join(names)})"
         raise CheckError(msg)
     return "module" if "num_layers" in names else "cell"
+
+
+def _parameter_names(factory: object) -> set[str]:
+    """The named parameters of ``factory``; for a class whose ``__init__`` is ``(*args, **kwargs)``, its base's."""
+    names = set(inspect.signature(factory).parameters)
+    variadic = {"args", "kwargs"}
+    if names - variadic or not isinstance(factory, type):
+        return names
+    for base in factory.__mro__[1:]:
+        if base is object or "__init__" not in vars(base):
+            continue
+        if isinstance(base, type) and issubclass(base, nn.LSTM):
+            return {"input_size", "hidden_size", "num_layers"}  # nn.LSTM's own signature is (*args, **kwargs)
+        inherited = set(inspect.signature(base.__init__).parameters) - {"self"}
+        if inherited - variadic:
+            return inherited
+    return names
 
 
 def describe(factory: object) -> str:
@@ -118,7 +133,7 @@ def load_weights(candidate: nn.Module, reference: nn.Module, adapter: WeightAdap
         adapter(candidate, reference)
         return
     expected, got = sorted(reference.state_dict()), sorted(candidate.state_dict())
-    if expected != got:
+    if not set(expected) <= set(got):
         msg = f"Expected state_dict keys {expected}, got {got}; pass --weights module:fn to map them"
         raise CheckError(msg)
-    candidate.load_state_dict(reference.state_dict())
+    candidate.load_state_dict(reference.state_dict(), strict=False)  # extra keys stay: the audit names them

@@ -20,7 +20,15 @@ import os
 import sys
 from pathlib import Path
 
-from lstm_replica.parity.configs import default_matrix, quick_matrix
+from lstm_replica.parity.configs import (
+    FEATURES,
+    PROBE_FEATURES,
+    SHORT_STEPS,
+    Config,
+    check_features,
+    dtype_restriction,
+    select,
+)
 from lstm_replica.parity.deadline import MAX_TIMEOUT_S
 from lstm_replica.parity.report import Report
 from lstm_replica.parity.runner import DEFAULT_TIMEOUT_S, check
@@ -46,13 +54,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default: the built-in {DEFAULT_TARGET}")
     parser.add_argument("--tolerance", action="store_true", help="accept differences within the stated tolerances")
-    parser.add_argument("--quick", action="store_true", help="a small set of configurations")
+    parser.add_argument(
+        "--quick", action="store_true", help="a 5-configuration screen for iteration: its verdict is not a certificate"
+    )
+    parser.add_argument(
+        "--thorough",
+        action="store_true",
+        help="every combination of layers, direction, projection, input kind and hx (about 100 configurations)",
+    )
     parser.add_argument("--config", action="append", metavar="NAME", help="run only this configuration (repeatable)")
     parser.add_argument("--list-configs", action="store_true", help="print the configuration names and exit")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--backend", default="native", choices=("native", "onednn", "cudnn"))
     parser.add_argument("--tf32", default="off", choices=("on", "off"), help="CUDA only")
-    parser.add_argument("--seed", type=int, default=0, help="replays a run: every random draw derives from it")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="replays a run: sizes and every random draw derive from it"
+    )
+    parser.add_argument(
+        "--dtype",
+        action="append",
+        choices=("float64", "float32", "bfloat16", "float16"),
+        help="run the matrix in this dtype only (repeatable); default: all four",
+    )
+    parser.add_argument(
+        "--unsupported",
+        metavar="FEATURES",
+        help="comma-separated features the candidate lacks (" + ", ".join([*FEATURES, *PROBE_FEATURES]) + "): "
+        "the matrix is re-covered without them and the verdict names them",
+    )
+    yours = parser.add_argument_group(
+        "your own set-up", "added to the matrix as a configuration labelled 'yours' (or run alone: --only-yours)"
+    )
+    yours.add_argument("--input-size", type=int)
+    yours.add_argument("--hidden-size", type=int)
+    yours.add_argument("--num-layers", type=int, default=1)
+    yours.add_argument("--seq-len", type=int, default=SHORT_STEPS)
+    yours.add_argument("--batch-size", type=int, default=3)
+    yours.add_argument("--bidirectional", action="store_true")
+    yours.add_argument("--proj-size", type=int, default=0)
+    yours.add_argument("--batch-first", action="store_true")
+    yours.add_argument("--dropout", type=float, default=0.0)
+    yours.add_argument("--no-bias", action="store_true")
+    yours.add_argument("--packed", action="store_true", help="feed it as a PackedSequence of unsorted lengths")
+    yours.add_argument("--no-hx", action="store_true", help="call it without an initial state")
+    yours.add_argument("--your-dtype", default="float32", choices=("float64", "float32", "bfloat16", "float16"))
+    yours.add_argument("--only-yours", action="store_true", help="run your configuration alone")
     parser.add_argument("--weights", metavar="MODULE:FN", help="adapter fn(candidate, reference) loading the weights")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
     parser.add_argument(
@@ -101,11 +147,42 @@ def _plot(report: Report, path: Path) -> int:
     return 0
 
 
+def _yours(args: argparse.Namespace) -> Config | None:
+    """The researcher's own configuration from the command line, or None when no size was given."""
+    if args.input_size is None and args.hidden_size is None:
+        return None
+    if args.input_size is None or args.hidden_size is None:
+        msg = "Expected both --input-size and --hidden-size for your own configuration, got one of them"
+        raise ValueError(msg)
+    return Config(
+        num_layers=args.num_layers,
+        bidirectional=args.bidirectional,
+        proj_size=args.proj_size,
+        bias=not args.no_bias,
+        batch_first=args.batch_first,
+        input_kind="packed" if args.packed else "batched",
+        hx_given=not args.no_hx,
+        dropout=args.dropout,
+        dtype=args.your_dtype,
+        batch=args.batch_size,
+        steps=args.seq_len,
+        input_size=args.input_size,
+        hidden_size=args.hidden_size,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.list_configs:
-        matrix = quick_matrix() if args.quick else default_matrix()
-        print("\n".join(c.name for c in matrix))
-        return 0
+    unsupported = [f.strip() for f in (args.unsupported or "").split(",") if f.strip()]
+    try:
+        yours = _yours(args)
+        if args.list_configs:
+            restricted = check_features(unsupported) | dtype_restriction(args.dtype)
+            matrix = select(None, args.quick, args.seed, restricted, args.thorough, yours, args.only_yours)
+            print("\n".join(c.name for c in matrix))
+            return 0
+    except ValueError as exc:
+        print(f"{PREFIX}: {exc}", file=sys.stderr)
+        return 2
     if args.plot is not None:
         from lstm_replica.plot import PlotUnavailable, require_matplotlib
 
@@ -128,6 +205,11 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout or None,
         on_stuck=_give_up,
         fail_fast=args.fail_fast,
+        config=yours,
+        only_config=args.only_yours,
+        thorough=args.thorough,
+        unsupported=unsupported,
+        dtypes=args.dtype,
     )
     print(report.text(verbose=args.verbose))
     if args.json is not None:

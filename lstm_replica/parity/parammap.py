@@ -122,7 +122,7 @@ def discover(units: Sequence[Unit], load: Loader, twin: Callable[[Unit], tuple[n
     total = sum(shape.numel() for shape in ref_shapes.values())
     offset = 0
     with torch.no_grad():
-        for unit, candidate, reference in twins:
+        for _, candidate, reference in twins:
             for p in candidate.parameters():
                 p.fill_(float("nan"))
             for p in reference.parameters():

@@ -87,8 +87,9 @@ class Report:
             return f"NOT A REPLICA: {len(bad)}/{n} configurations differ{unchecked}; first in {first.name}: {where}"
         scope = f"; not supported by the candidate: {', '.join(self.unsupported)}" if self.unsupported else ""
         if self.quick:
+            found = "bitwise identical" if self.bitwise else "within the stated tolerances (not bitwise)"
             return (
-                f"QUICK SCREEN: no difference from {self.reference} found in {n} configurations{scope} "
+                f"QUICK SCREEN: {found} to {self.reference} in {n} configurations{scope} "
                 "- not a certificate (run without --quick for one)"
             )
         if self.bitwise:

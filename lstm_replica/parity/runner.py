@@ -217,10 +217,11 @@ def _check_config(
             raise
         reason = f"inputs modified in place (then {exc})"
         return ConfigResult(config.to_dict(), "different", reason, checks={"inputs unmodified": False})
-    returned = {name: t.detach().clone() for name, t in first.tensors.items() if t is not None}
     differences = [compare(name, first.tensors.get(name), ref.tensors[name], row) for name in ref.tensors]
     repeat = max((d.max_abs for d in compare_calls(second, first, row, "")), default=0.0)
     log = ProbeLog(parameters_changed=plain.parameters_changed + first.parameters_changed)
+    log.keep("", plain)
+    log.keep("", first)
     log.differences += initial_weights(pair, config, tolerance, row)
     later_calls(pair, config, setup.device, row, generator, ref, log)
     if "double_backward" in unsupported:
@@ -231,9 +232,7 @@ def _check_config(
         double_backward(pair, config, setup.device, row, generator, log)
     stressed(pair, config, setup.device, row, generator, log, tolerance)
     training(pair, config, setup.device, row, generator, log, tolerance)
-    overwritten = [
-        name for name, t in first.tensors.items() if t is not None and not torch.equal(t.detach(), returned[name])
-    ]
+    overwritten = log.overwritten()
     checks = {
         "inputs unmodified": plain.inputs_unmodified and first.inputs_unmodified,
         "same result twice": repeat == 0.0

@@ -66,6 +66,22 @@ class ProbeLog:
     outcomes: dict[str, tuple[Outcome, Outcome, Config]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     parameters_changed: list[str] = field(default_factory=list)
+    returned: list[tuple[str, str, Tensor, Tensor]] = field(default_factory=list)  # probe, name, tensor, copy
+
+    def keep(self, probe: str, outcome: Outcome) -> None:
+        """Remember what a call returned, to see at the end that no later call overwrote it."""
+        for name in FORWARD_NAMES:
+            tensor = outcome.tensors.get(name)
+            if tensor is not None:
+                self.returned.append((probe, name, tensor, tensor.detach().clone()))
+
+    def overwritten(self) -> list[str]:
+        """Returned tensors whose values changed after they were returned."""
+        return [
+            f"{name} returned by {probe or 'call 1'}"
+            for probe, name, tensor, copy in self.returned
+            if not torch.equal(tensor.detach(), copy)
+        ]
 
 
 def initial_weights(pair: Pair, config: Config, tolerance: bool, row: Tolerance) -> list[Difference]:
@@ -145,6 +161,7 @@ def later_calls(
             log.differences += compare_calls(cand, ref, row, probe)
             log.outcomes[probe] = (cand, ref, replace(config, steps=steps, batch=batch))
             log.parameters_changed += cand.parameters_changed
+            log.keep(probe, cand)
 
 
 def _penalty_grads(side: Side, config: Config, inputs: Inputs, pmap: object) -> dict[str, Tensor | None]:

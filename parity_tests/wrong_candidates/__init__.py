@@ -25,6 +25,48 @@ WRONG: dict[str, str] = {
     "parity_tests.wrong_candidates.cells:UnbatchedKeepsBatchDim": "cell returns (1, H) for 1-D input",
 }
 
+_ADV = "parity_tests.wrong_candidates.adversarial:"
+# class of defect -> {target: what is wrong}; each passed the matrix of small sizes and default weights
+ADVERSARIAL_CLASSES: dict[str, dict[str, str]] = {
+    "sizes": {
+        _ADV + "SimdTail": "hidden units past the last block of 16 miss the recurrent term",
+        _ADV + "BigBatchHalves": "batches over 4 run in halves, final states swapped",
+        _ADV + "DecodeFastPath": "one-step input drops bias_hh",
+        _ADV + "LongSequenceTruncation": "gradients cut every 256 steps",
+        _ADV + "FourthLayerReuse": "layers past the third reuse its weights",
+    },
+    "values": {
+        _ADV + "ClampedCell": "c clamped to [-50, 50]",
+        _ADV + "ExpTanh": "tanh(c) through exp: NaN at large c",
+        _ADV + "ZeroRowsAsPadding": "all-zero input rows skipped as padding",
+        _ADV + "ClippedPreactivations": "gate pre-activations clipped to [-15, 15]",
+    },
+    "state": {
+        _ADV + "WarmupCache": "weights frozen after the third call",
+        _ADV + "StateBuffers": "no-grad states returned in buffers the next call overwrites",
+        _ADV + "DropoutStaysOn": "dropout stays on after train() -> eval()",
+        _ADV + "DropoutAfterLastLayer": "dropout after the last layer too",
+        _ADV + "OwnDropoutMasks": "its own dropout masks",
+    },
+    "parameters": {
+        _ADV + "BufferWeights": "weight_hh_l0 a buffer, never trained",
+        _ADV + "Peepholes": "zero-initialised peepholes: training diverges from step 2",
+        _ADV + "MaxNormInForward": "weights renormalised in place by forward",
+        _ADV + "XavierInit": "another initialisation for the same seed",
+    },
+    "gradient paths": {
+        _ADV + "NoGradInputShortcut": "input without grad: c detached",
+        _ADV + "StateOnlyLossDropped": "a loss on h_n or c_n alone gets no gradient",
+        _ADV + "FirstOrderOnly": "once_differentiable tanh: wrong double backward",
+        _ADV + "InferenceModePath": "inference_mode drops bias_hh",
+        _ADV + "AssumesContiguous": "non-contiguous input read with contiguous strides",
+    },
+    "dtypes": {_ADV + "UpcastHalf": "float16 / bfloat16 computed in float32"},
+    "combinations": {_ADV + "ReverseHxIndex": "bidirectional + 2 layers + hx: wrong initial state row"},
+    "cells": {_ADV + "Float32ZeroState": "hx=None zero state in float32"},
+}
+ADVERSARIAL: dict[str, str] = {t: why for group in ADVERSARIAL_CLASSES.values() for t, why in group.items()}
+
 # wrong candidates whose whole error stays inside the float tolerances: rejected only by the bitwise standard
 SUB_TOLERANCE = {
     "parity_tests.wrong_candidates.modules:TanhBackward",
