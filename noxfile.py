@@ -38,7 +38,10 @@ def bench(session: nox.Session) -> None:
     """Benchmarks vs nn.LSTM (CPU; CUDA too on a GPU machine), peak memory, harness time -> benchmarks/RESULTS.md."""
     session.install(TORCH, "-e", ".[test,plot]")
     out = "benchmarks/results"
-    session.run("pytest", "benchmarks", f"--benchmark-json={out}/bench.json", "--benchmark-sort=name", *session.posargs)
+    session.run(
+        "pytest", "benchmarks", "-n", "0", f"--benchmark-json={out}/bench.json", "--benchmark-sort=name",
+        *session.posargs,
+    )  # fmt: skip
     session.run("python", "benchmarks/memory.py", f"--out={out}/memory.json")
     session.run("python", "benchmarks/harness_time.py", f"--out={out}/harness.json")
     session.run(

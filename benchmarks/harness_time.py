@@ -3,8 +3,9 @@
 Runs, each in a fresh process:
 * ``lstm-replica check`` (the built-in replica, default matrix, bitwise) — the
   time recorded in RESULTS.md so that the harness cannot silently slow down;
-* ``lstm-replica check lstm_replica.fast:FastLSTM --tolerance`` — the fast
-  mode certified within the harness's stated tolerances.
+* ``lstm-replica check --thorough`` — every structural combination;
+* ``lstm-replica check lstm_replica.fast:FastLSTM --tolerance --unsupported double_backward`` —
+  the fast mode certified within the stated tolerances, scoped (its backward is once_differentiable).
 
 Usage: ``python benchmarks/harness_time.py --out FILE.json``.
 """
@@ -21,10 +22,13 @@ from pathlib import Path
 
 RUNS = {
     "default matrix, lstm_replica:LSTM, bitwise": ["check", "--no-progress"],
-    "default matrix, lstm_replica.fast:FastLSTM, --tolerance": [
+    "thorough matrix, lstm_replica:LSTM, bitwise": ["check", "--thorough", "--no-progress"],
+    "default matrix, lstm_replica.fast:FastLSTM, --tolerance --unsupported double_backward": [
         "check",
         "lstm_replica.fast:FastLSTM",
         "--tolerance",
+        "--unsupported",
+        "double_backward",
         "--no-progress",
     ],
 }

@@ -33,10 +33,11 @@ def report_module() -> object:
 
 def test_cpu_benchmark_runs_one_round_and_reports(tmp_path: Path, report_module: object) -> None:
     out = tmp_path / "bench.json"
-    env = {**os.environ, "BENCH_ROUNDS": "1", "BENCH_WARMUP": "0", "BENCH_THREADS": "1"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}  # a plain run, not a worker
+    env |= {"BENCH_ROUNDS": "1", "BENCH_WARMUP": "0", "BENCH_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", str(BENCHMARKS / "test_bench_cpu.py"), "-k", "classifier",
-         "-q", "-p", "no:cacheprovider", f"--benchmark-json={out}"],
+         "-q", "-p", "no:cacheprovider", "-n", "0", f"--benchmark-json={out}"],
         env=env, capture_output=True, text=True, check=False, cwd=BENCHMARKS.parent, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -40,11 +40,14 @@ def test_default_matrix_covers_every_structural_triple_and_every_pair():
 def test_default_matrix_spans_sizes_batches_lengths_layers_and_dtypes():
     assert len({c.name for c in MATRIX}) == len(MATRIX), "configuration names must be unique"
     hidden = {c.hidden_size for c in MATRIX}
-    assert min(hidden) <= 4 and max(hidden) >= 100, f"hidden sizes {sorted(hidden)}"
+    assert min(hidden) <= 4, f"hidden sizes {sorted(hidden)}"
+    assert max(hidden) >= 100, f"hidden sizes {sorted(hidden)}"
     assert any(h % 8 and h > 16 for h in hidden), "hidden sizes past a SIMD width that are not a multiple of 8"
     assert any(c.input_size != c.hidden_size and c.input_size > 16 for c in MATRIX)
-    assert {c.batch for c in MATRIX} >= {1} and max(c.batch for c in MATRIX) >= 8
-    assert min(c.steps for c in MATRIX) == 1 and max(c.steps for c in MATRIX) >= 500
+    assert {c.batch for c in MATRIX} >= {1}
+    assert max(c.batch for c in MATRIX) >= 8
+    assert min(c.steps for c in MATRIX) == 1
+    assert max(c.steps for c in MATRIX) >= 500
     assert {c.num_layers for c in MATRIX} == {1, 2, 3, 4}
     assert {c.dtype for c in MATRIX} == {"float64", "float32", "bfloat16", "float16"}
     assert SEED_CONFIG in {c.name for c in MATRIX}, "the seed example's sizes (input 5, hidden 256) are missing"

@@ -67,9 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--backend", default="native", choices=("native", "onednn", "cudnn"))
     parser.add_argument("--tf32", default="off", choices=("on", "off"), help="CUDA only")
-    parser.add_argument(
-        "--seed", type=int, default=0, help="replays a run: sizes and every random draw derive from it"
-    )
+    parser.add_argument("--seed", type=int, default=0, help="replays a run: sizes and every random draw derive from it")
     parser.add_argument(
         "--dtype",
         action="append",
@@ -99,7 +97,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     yours.add_argument("--no-hx", action="store_true", help="call it without an initial state")
     yours.add_argument("--your-dtype", default="float32", choices=("float64", "float32", "bfloat16", "float16"))
     yours.add_argument("--only-yours", action="store_true", help="run your configuration alone")
-    parser.add_argument("--weights", metavar="MODULE:FN", help="adapter fn(candidate, reference) loading the weights")
+    parser.add_argument(
+        "--weights",
+        metavar="MODULE:FN",
+        help="adapter fn(candidate, reference) that copies nn.LSTM's weights into your differently named "
+        "parameters in place (return value ignored); the harness learns the element map from it, so gradients, "
+        "training and the parameter audit still compare every nn.LSTM parameter",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
     parser.add_argument(
         "--plot",

@@ -143,8 +143,12 @@ class Report:
         return "\n".join(lines)
 
 
+MEANINGFUL_ULPS = 1e6  # beyond this the values are simply far apart (or on both sides of zero): ulps say nothing
+
+
 def _row(config: str, tensor: str, bitwise: str, d: Difference | None) -> str:
-    numbers = f"{d.max_abs:>9.2g} {d.max_rel:>9.2g} {d.max_ulps:>8.3g}" if d else ""
+    ulps = f"{d.max_ulps:>8.3g}" if d and d.max_ulps <= MEANINGFUL_ULPS else f"{'-':>8}"
+    numbers = f"{d.max_abs:>9.2g} {d.max_rel:>9.2g} {ulps}" if d else ""
     return f"{config:<60} {tensor:<24} {bitwise:<8} {numbers}".rstrip()
 
 
@@ -153,7 +157,9 @@ LEGEND = (
     "comparable. Rows without a probe are call 1 (default weights); the other probes: initial weights, calls 2-4 "
     "(no input grad, state carried, non-contiguous input, loss h_n / output / c_n), no_grad, inference_mode, "
     "double backward, stressed (saturating weights and inputs), training steps (SGD with momentum, then Adam; "
-    "outputs, gradients, parameters, optimiser state), trained."
+    "outputs, gradients, parameters, optimiser state), trained. ulps: '-' where the values are too far apart (or "
+    "on both sides of zero) for ulps to mean anything. '!': a failed check or parameter-audit finding; '-': a probe "
+    "not run, and why."
 )
 MAX_PROBE_ROWS = 12
 

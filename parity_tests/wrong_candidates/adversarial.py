@@ -499,4 +499,3 @@ class Float32ZeroState(LSTMCell):
             zeros = torch.zeros(shape, device=input.device)  # dtype forgotten
             hx = (zeros, zeros)
         return super().forward(input, hx)
-
