@@ -256,31 +256,28 @@ def _draw(rng: random.Random, span: tuple[int, int]) -> int:
     return rng.randint(*span)
 
 
+def _narrower(config: Config, floor: int) -> Config:
+    """Hidden and input widths 7/8 as large (not below ``floor``), a projection kept smaller than the hidden size."""
+    floor = max(floor, 2) if config.proj_size else floor
+    hidden = max(floor, config.hidden_size * 7 // 8)
+    proj = max(1, min(config.proj_size, hidden - 1)) if config.proj_size else 0
+    return replace(config, hidden_size=hidden, input_size=max(floor, config.input_size * 7 // 8), proj_size=proj)
+
+
 def _within_budget(config: Config, row: dict[str, object]) -> Config:
-    """Shrink a drawn configuration toward its classes' lower bounds until one forward costs <= COST_BUDGET."""
+    """Shrink a drawn configuration toward its classes' lower bounds until it fits COST_BUDGET and PARAMETER_BUDGET."""
+    steps_floor, batch_floor = LENGTHS[str(row["length"])][0], BATCHES[str(row["batch_class"])][0]
+    width_floor = WIDTHS[str(row["width"])][0]
     while config.cost > COST_BUDGET or config.parameter_count > PARAMETER_BUDGET:
-        steps_floor, batch_floor = LENGTHS[str(row["length"])][0], BATCHES[str(row["batch_class"])][0]
-        width_floor = WIDTHS[str(row["width"])][0]
-        if config.parameter_count > PARAMETER_BUDGET and max(config.hidden_size, config.input_size) > width_floor:
-            hidden = max(width_floor, config.hidden_size * 7 // 8)
-            config = replace(
-                config,
-                hidden_size=hidden,
-                input_size=max(width_floor, config.input_size * 7 // 8),
-                proj_size=min(config.proj_size, hidden - 1),
-            )
+        wide = max(config.hidden_size, config.input_size) > width_floor
+        if config.parameter_count > PARAMETER_BUDGET and wide:
+            config = _narrower(config, width_floor)
         elif config.steps > steps_floor:
             config = replace(config, steps=max(steps_floor, config.steps * 3 // 4))
         elif config.batch > batch_floor:
             config = replace(config, batch=max(batch_floor, config.batch - 1))
-        elif max(config.hidden_size, config.input_size) > width_floor:
-            hidden = max(width_floor, config.hidden_size * 7 // 8)
-            config = replace(
-                config,
-                hidden_size=hidden,
-                input_size=max(width_floor, config.input_size * 7 // 8),
-                proj_size=min(config.proj_size, hidden - 1),
-            )
+        elif wide:
+            config = _narrower(config, width_floor)
         else:
             break
     return config

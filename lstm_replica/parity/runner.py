@@ -63,6 +63,7 @@ from lstm_replica.parity.progress import Progress
 from lstm_replica.parity.report import ConfigResult, Report
 from lstm_replica.parity.session import (
     ProbeLog,
+    Probing,
     compare_calls,
     double_backward,
     initial_weights,
@@ -223,15 +224,16 @@ def _check_config(
     log.keep("", plain)
     log.keep("", first)
     log.differences += initial_weights(pair, config, tolerance, row)
-    later_calls(pair, config, setup.device, row, generator, ref, log)
+    ctx = Probing(pair, config, setup.device, row, generator, tolerance)
+    later_calls(ctx, ref, log)
     if "double_backward" in unsupported:
         log.skipped["double backward"] = "declared unsupported by the candidate"
     elif setup.backend == "cudnn":
         log.skipped["double backward"] = "nn.LSTM's cuDNN kernel has no double backward"
     else:
-        double_backward(pair, config, setup.device, row, generator, log)
-    stressed(pair, config, setup.device, row, generator, log, tolerance)
-    training(pair, config, setup.device, row, generator, log, tolerance)
+        double_backward(ctx, log)
+    stressed(ctx, log)
+    training(ctx, log)
     overwritten = log.overwritten()
     checks = {
         "inputs unmodified": plain.inputs_unmodified and first.inputs_unmodified,

@@ -58,6 +58,18 @@ STRESS_MAX_STEPS = 48  # under --tolerance: saturated gates amplify rounding ove
 TRAIN_MAX_STEPS = 48  # training on long sequences takes truncated-backpropagation chunks of at most this many steps
 
 
+@dataclass(frozen=True)
+class Probing:
+    """What every probe works with: the pair, its configuration, device, tolerance row, generator and standard."""
+
+    pair: Pair
+    config: Config
+    device: str
+    row: Tolerance
+    generator: torch.Generator
+    tolerance: bool = False
+
+
 @dataclass
 class ProbeLog:
     """The differences found by the probes, the calls kept for locating, and probes left out (with why)."""
@@ -138,10 +150,9 @@ def _catching(log: ProbeLog, probe: str) -> Iterator[None]:
         log.differences.append(raised(probe, exc))
 
 
-def later_calls(
-    pair: Pair, config: Config, device: str, row: Tolerance, generator: torch.Generator, first: Outcome, log: ProbeLog
-) -> None:
+def later_calls(ctx: Probing, first: Outcome, log: ProbeLog) -> None:
     """Calls 2-4, no_grad and inference_mode, on new inputs each."""
+    pair, config, device, row, generator = ctx.pair, ctx.config, ctx.device, ctx.row, ctx.generator
     rng = random.Random(int(torch.randint(0, 2**31, (1,), generator=generator)))
     calls = (
         ("call 2: input without grad, loss h_n, state carried", Call(input_grad=False, loss="h_n"), True),
@@ -181,9 +192,9 @@ def _penalty_grads(side: Side, config: Config, inputs: Inputs, pmap: object) -> 
     return named if pmap is None else pmap.grads_to_reference(named)
 
 
-def double_backward(
-    pair: Pair, config: Config, device: str, row: Tolerance, generator: torch.Generator, log: ProbeLog
-) -> None:
+def double_backward(ctx: Probing, log: ProbeLog) -> None:
+    """Gradients of a gradient penalty, where the configuration is small enough for a second-order graph."""
+    pair, config, device, row, generator = ctx.pair, ctx.config, ctx.device, ctx.row, ctx.generator
     probe = "double backward"
     if config.cost > DOUBLE_BACKWARD_MAX_COST:
         log.skipped[probe] = "configuration too large for a second-order graph in the time budget"
@@ -216,16 +227,11 @@ def _finite_pattern(probe: str, cand: Outcome, ref: Outcome) -> list[Difference]
     return found
 
 
-def stressed(
-    pair: Pair,
-    config: Config,
-    device: str,
-    row: Tolerance,
-    generator: torch.Generator,
-    log: ProbeLog,
-    tolerance: bool = False,
-) -> None:
+def stressed(ctx: Probing, log: ProbeLog) -> None:
     """Saturating weights and inputs, then extreme values; the reference's default weights are put back afterwards."""
+    pair, config, device, row, generator, tolerance = (
+        ctx.pair, ctx.config, ctx.device, ctx.row, ctx.generator, ctx.tolerance
+    )  # fmt: skip
     stress_weights(pair.reference_parameters, config.hidden_size, generator)
     loose = scaled(row, STRESS_TOLERANCE, "saturating weights and inputs make every gate sum ~30x larger")
     for probe, extremes in (("stressed", False), ("extreme values", True)):
@@ -302,15 +308,7 @@ def _resync(pair: Pair, optimisers: list[torch.optim.Optimizer]) -> None:
             optimisers[0].state[cand[name]][key] = value
 
 
-def training(
-    pair: Pair,
-    config: Config,
-    device: str,
-    row: Tolerance,
-    generator: torch.Generator,
-    log: ProbeLog,
-    tolerance: bool = False,
-) -> None:
+def training(ctx: Probing, log: ProbeLog) -> None:
     """Both sides trained side by side from the same weights; compared after every step.
 
     Bitwise: free-running, so every step must stay bitwise. ``tolerance``: after each step the candidate is
@@ -318,6 +316,9 @@ def training(
     compound through the optimiser; an Adam step turns a gradient difference d into up to lr*d/eps of weight,
     so weights and state after Adam steps are judged with the tolerance x lr/eps.
     """
+    pair, config, device, row, generator, tolerance = (
+        ctx.pair, ctx.config, ctx.device, ctx.row, ctx.generator, ctx.tolerance
+    )  # fmt: skip
     rng = random.Random(int(torch.randint(0, 2**31, (1,), generator=generator)))
     sides = (pair.candidate, pair.reference)
     adam_row = scaled(row, ADAM_LR / ADAM_EPS, "an Adam step moves a weight by up to lr/eps times a gradient error")

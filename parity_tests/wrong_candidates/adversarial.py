@@ -8,7 +8,7 @@ defect in plain use first, then that the harness rejects it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -22,6 +22,7 @@ from lstm_replica import LSTM, CellWeights, LSTMCell, input_projection, lstm_ste
 from lstm_replica.cell import Hidden
 
 from ._base import StepLSTM, StepRecurrence
+from .modules import _FactoredTanh
 
 # --- sizes -----------------------------------------------------------------------------------------------
 
@@ -120,16 +121,21 @@ def _exp_tanh(x: Tensor) -> Tensor:
     return (e - 1) / (e + 1)  # overflows to inf / inf = NaN past |x| ~ 44 (float32), ~ 355 (float64)
 
 
+def _step_with_tanh(x_proj: Tensor, hidden: Hidden, w: CellWeights, tanh: Callable[[Tensor], Tensor]) -> Hidden:
+    """The replica's step with ``tanh(c_t)`` (the one in h_t = o * tanh(c_t)) computed by ``tanh``."""
+    gates = F.linear(hidden[0], w.weight_hh, w.bias_hh).add_(x_proj)  # (N, 4*H_cell)
+    i, f, g, o = gates.unsafe_chunk(4, 1)  # 4 x (N, H_cell)
+    cy = (f.sigmoid() * hidden[1]).add_(i.sigmoid() * g.tanh())
+    hy = o.sigmoid() * tanh(cy)
+    return (hy if w.weight_hr is None else torch.matmul(hy, w.weight_hr.t())), cy
+
+
 class ExpTanh(StepLSTM):
     """tanh(c) written through exp: within a few ulps for moderate c, NaN once c is large."""
 
     @staticmethod
     def step_fn(x_proj: Tensor, hidden: Hidden, w: CellWeights) -> Hidden:
-        gates = F.linear(hidden[0], w.weight_hh, w.bias_hh).add_(x_proj)  # (N, 4*H_cell)
-        i, f, g, o = gates.unsafe_chunk(4, 1)  # 4 x (N, H_cell)
-        cy = (f.sigmoid() * hidden[1]).add_(i.sigmoid() * g.tanh())
-        hy = o.sigmoid() * _exp_tanh(cy)
-        return (hy if w.weight_hr is None else hy.matmul(w.weight_hr.t())), cy
+        return _step_with_tanh(x_proj, hidden, w, _exp_tanh)
 
 
 class _ZeroSkipping:
@@ -387,14 +393,8 @@ class StateOnlyLossDropped(LSTM):
         return output, (h_n, c_n)
 
 
-class _OnceTanh(torch.autograd.Function):
+class _OnceTanh(_FactoredTanh):
     """tanh with ATen's own tanh_backward as its backward, marked once_differentiable."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
-        y = x.tanh()
-        ctx.save_for_backward(y)
-        return y
 
     @staticmethod
     @once_differentiable
@@ -408,11 +408,7 @@ class FirstOrderOnly(StepLSTM):
 
     @staticmethod
     def step_fn(x_proj: Tensor, hidden: Hidden, w: CellWeights) -> Hidden:
-        gates = F.linear(hidden[0], w.weight_hh, w.bias_hh).add_(x_proj)  # (N, 4*H_cell)
-        i, f, g, o = gates.unsafe_chunk(4, 1)  # 4 x (N, H_cell)
-        cy = (f.sigmoid() * hidden[1]).add_(i.sigmoid() * g.tanh())
-        hy = o.sigmoid() * _OnceTanh.apply(cy)
-        return (hy if w.weight_hr is None else torch.matmul(hy, w.weight_hr.t())), cy
+        return _step_with_tanh(x_proj, hidden, w, _OnceTanh.apply)
 
 
 class InferenceModePath(LSTM):
