@@ -1,17 +1,26 @@
 """The same check from a researcher's own pytest suite, through the ``lstm_parity`` fixture.
 
-pytest examples/test_my_cell.py
+    pytest examples/test_my_cell.py          # one item per configuration: pytest -n auto spreads them over cores
+
+A cell has no projection, so the configurations with ``proj_size`` are left out of its certificate.
 """
 
 from __future__ import annotations
 
+import pytest
 from my_cell import MyFusedCell, MyLSTMCell
 
+from lstm_replica.parity import default_matrix
 
-def test_my_cell_is_bitwise_nn_lstm_cell(lstm_parity):
-    lstm_parity(MyLSTMCell, quick=True)
+CELL_CONFIGS = [c.name for c in default_matrix(seed=0) if not c.proj_size]
 
 
-def test_fused_cell_is_within_tolerance(lstm_parity):
+@pytest.mark.parametrize("name", CELL_CONFIGS)
+def test_my_cell_is_bitwise_nn_lstm_cell(lstm_parity, name):
+    report = lstm_parity(MyLSTMCell, configs=[name], seed=0)
+    assert report.bitwise, report.text()
+
+
+def test_fused_cell_is_within_tolerance_and_not_bitwise(lstm_parity):
     report = lstm_parity(MyFusedCell, quick=True, tolerance=True)
-    assert not report.bitwise
+    assert not report.bitwise, "one matmul over [x, h] cannot be bitwise nn.LSTMCell"

@@ -13,10 +13,6 @@ settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True
 settings.register_profile("dev", max_examples=300, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # one intra-op thread per xdist worker: several workers each spinning a thread per core slow everything down
-    torch.set_num_threads(1)
-
 
 @pytest.fixture
 def native_cpu() -> Iterator[None]:
