@@ -161,6 +161,11 @@ class LSTM(nn.Module):
         """The parameters grouped per layer and direction, as ``nn.LSTM.all_weights``."""
         return [[getattr(self, name) for name in names] for names in self._all_weights]
 
+    def flatten_parameters(self) -> None:
+        """``nn.LSTM``'s cuDNN weight-packing hook, kept so code that calls it runs: the replica reads its
+        weights where they are on every forward, so there is nothing to pack and the parameters stay the same
+        objects (an optimiser built earlier keeps training them)."""
+
     def cell_weights(self) -> list[CellWeights]:
         """The weights of every layer and direction, read from the attributes now.
 

@@ -68,6 +68,13 @@ class Side:
     modules: list[nn.Module]  # what train() / eval() and an optimiser act on
     cell: Callable[[Tensor, Hidden], Hidden] | None = None  # layer 0 forward cell (cell candidates)
     raw_cell: nn.Module | None = None  # the same cell unwrapped, for direct calls (hx=None)
+    prefixes: tuple[str, ...] = ("",)  # one per module: how its parameter names are prefixed
+
+    def live(self) -> dict[str, Tensor]:
+        """The trainable parameters as the modules hold them now (an optimiser built earlier holds the old ones)."""
+        return {
+            k: v for prefix, m in zip(self.prefixes, self.modules, strict=True) for k, v in trainable(m, prefix).items()
+        }
 
 
 @dataclass
@@ -99,6 +106,7 @@ class Outcome:
     packing: tuple[Tensor, Tensor | None, Tensor | None] | None  # the output's batch_sizes and indices
     inputs_unmodified: bool
     parameters_changed: list[str] = field(default_factory=list)  # by the forward (or backward) itself
+    aliased: list[str] = field(default_factory=list)  # returned tensors that share memory
 
 
 def make_inputs(
@@ -232,7 +240,7 @@ def build_pair(candidate: Candidate, config: Config, device: str, seed: int) -> 
         def forward(inp: Tensor | PackedSequence, hx: Hidden | None) -> tuple[Tensor | PackedSequence, Hidden]:
             return machine.forward_with([CellRecurrence(call) for call in calls], inp, hx)
 
-        return Side(forward, params, list(cells), calls[0], cells[0])
+        return Side(forward, params, list(cells), calls[0], cells[0], tuple(u.prefix for u in units))
 
     cand_cells, ref_cells = [u.candidate for u in units], [u.reference for u in units]
 
@@ -276,12 +284,16 @@ class Call:
 
     ``mode``: "grad" (forward and backward), "no_grad" or "inference" (forward only).
     ``strided``: the input and states handed over as non-contiguous views of the same values.
+    Gradients with respect to the states are taken with respect to the leaves they are computed from.
     """
 
     mode: str = "grad"
     input_grad: bool = True
     loss: str = "all"
     strided: bool = False
+    state_grad: bool | None = None  # h_0 / c_0 require grad; None: as the input does
+    computed_state: bool = False  # h_0 / c_0 handed over as the result of a computation (an encoder's state)
+    sorted_packing: bool = False  # packed with lengths sorted longest first and enforce_sorted=True
 
 
 def _strided(t: Tensor) -> Tensor:
@@ -310,13 +322,25 @@ def run(
     call = with_grad if isinstance(with_grad, Call) else Call(mode="grad" if with_grad else "no_grad")
     grad = call.mode == "grad"
     needs = grad and call.input_grad
+    state_needs = grad and (call.input_grad if call.state_grad is None else call.state_grad)
     x = _clone(inputs.x, needs, call.strided)
-    h0, c0 = _clone(inputs.h0, needs, call.strided), _clone(inputs.c0, needs, call.strided)
+    h0, c0 = _clone(inputs.h0, state_needs, call.strided), _clone(inputs.c0, state_needs, call.strided)
     fed = x
-    if inputs.lengths is not None:
-        fed = pack_padded_sequence(x, inputs.lengths, batch_first=config.batch_first, enforce_sorted=False)
+    lengths = inputs.lengths
+    if lengths is not None and call.sorted_packing:
+        order = lengths.argsort(descending=True, stable=True)
+        lengths = lengths[order]
+        dim = 0 if config.batch_first else 1
+        x_sorted = x.index_select(dim, order.to(x.device))  # longest first, as enforce_sorted=True requires
+        fed = pack_padded_sequence(x_sorted, lengths, batch_first=config.batch_first, enforce_sorted=True)
+    elif lengths is not None:
+        fed = pack_padded_sequence(x, lengths, batch_first=config.batch_first, enforce_sorted=False)
     hx = None if h0 is None else (h0, c0)
-    before = {name: p.detach().clone() for name, p in side.parameters.items()}
+    if hx is not None and lengths is not None and call.sorted_packing:
+        hx = (hx[0].index_select(1, order.to(x.device)), hx[1].index_select(1, order.to(x.device)))
+    if hx is not None and call.computed_state:
+        hx = (h0 * 1.0, c0 * 1.0) if state_needs else (h0 + 0.0, c0 + 0.0)  # not leaves: computed upstream
+    before = {name: (p, p.detach().clone()) for name, p in side.parameters.items()}
     context = torch.inference_mode() if call.mode == "inference" else torch.set_grad_enabled(grad)
     with context:
         output, h_n, c_n = _unpack(_call("forward", side.forward, fed, hx))
@@ -329,10 +353,37 @@ def run(
         given is None or torch.equal(given.detach(), original)
         for given, original in ((x, inputs.x), (h0, inputs.h0), (c0, inputs.c0))
     )
-    changed = [name for name, p in side.parameters.items() if not torch.equal(p.detach(), before[name])]
+    changed = [name for name, (p, value) in before.items() if not torch.equal(p.detach(), value)]
+    current = side.live()
+    changed += [f"{name} (replaced by another tensor)" for name, (p, _) in before.items() if current.get(name) is not p]
+    aliased = _aliased(tensors, (x, h0, c0))
     if grad:
         tensors.update(_gradients(side, tensors, inputs, x, h0, c0, call, pmap))
-    return Outcome(tensors, packing, unmodified, changed)
+    return Outcome(tensors, packing, unmodified, changed, aliased)
+
+
+def _aliased(results: dict[str, Tensor | None], given: tuple[Tensor | None, ...]) -> list[str]:
+    """Returned tensors sharing memory with each other or with the inputs (nn.LSTM returns fresh tensors)."""
+    found = []
+    named = [(n, t) for n, t in results.items() if isinstance(t, Tensor) and t.numel()]
+    for i, (name, tensor) in enumerate(named):
+        span = _span(tensor)
+        for other, theirs in named[i + 1 :]:
+            if _overlap(span, _span(theirs)):
+                found.append(f"{name} and {other} share memory")
+        if any(t is not None and t.numel() and _overlap(span, _span(t)) for t in given):
+            found.append(f"{name} shares memory with an input")
+    return found
+
+
+def _span(t: Tensor) -> tuple[int, int]:
+    start = t.untyped_storage().data_ptr() + t.storage_offset() * t.element_size()
+    extent = sum((size - 1) * stride for size, stride in zip(t.shape, t.stride(), strict=True)) + 1
+    return start, start + extent * t.element_size()
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
 
 
 def _call(phase: str, fn: Callable, *args: object) -> object:
@@ -378,7 +429,9 @@ def _gradients(
         return {}  # the forward comparison already reports the wrong shape
     wrt: dict[str, Tensor] = {}
     if call.input_grad:
-        wrt |= {"grad input": x} | ({} if h0 is None else {"grad h_0": h0, "grad c_0": c0})
+        wrt["grad input"] = x
+    if (call.input_grad if call.state_grad is None else call.state_grad) and h0 is not None:
+        wrt |= {"grad h_0": h0, "grad c_0": c0}
     params = {name: p for name, p in side.parameters.items() if p.requires_grad}
     wrt |= {f"grad {name}": p for name, p in params.items()}
 

@@ -220,7 +220,7 @@ def _check_config(
         return ConfigResult(config.to_dict(), "different", reason, checks={"inputs unmodified": False})
     differences = [compare(name, first.tensors.get(name), ref.tensors[name], row) for name in ref.tensors]
     repeat = max((d.max_abs for d in compare_calls(second, first, row, "")), default=0.0)
-    log = ProbeLog(parameters_changed=plain.parameters_changed + first.parameters_changed)
+    log = ProbeLog(parameters_changed=plain.parameters_changed + first.parameters_changed, aliased=first.aliased)
     log.keep("", plain)
     log.keep("", first)
     log.differences += initial_weights(pair, config, tolerance, row)
@@ -242,6 +242,7 @@ def _check_config(
         "output packing": _same_packing(first, ref),
         "parameters unchanged by forward": not log.parameters_changed,
         "returned tensors kept by later calls": not overwritten,
+        "returned tensors share no memory": not log.aliased,
         "parameters correspond one to one": not pair.pmap.problems,
     }
     result = ConfigResult(config.to_dict(), "", differences=differences + log.differences, checks=checks)

@@ -15,8 +15,10 @@ defect that needs state across calls shows up. In order:
 - **stressed**: saturating weights and inputs (see :mod:`.regimes`);
 - **training**: three SGD-with-momentum steps, a train -> eval -> train
   switch, three Adam steps, dropout drawn from the same generator state on
-  both sides, lengths and batch sizes varying from step to step; after each
-  step the outputs, every gradient, every parameter and the optimiser state;
+  both sides, lengths and batch sizes varying from step to step, two steps
+  accumulating gradients over two micro-batches, ``flatten_parameters()``
+  before each step; after each step the outputs, every gradient, every
+  parameter and the optimiser state;
 - **trained**: a full call with the trained weights in eval mode.
 
 A probe in which the candidate raises where ``nn.LSTM`` does not is a
@@ -55,6 +57,7 @@ DOUBLE_BACKWARD_MAX_COST = 2_000_000  # multiply-adds of one forward: the double
 TRAIN_STEPS = (("sgd", 3), ("adam", 3))
 ADAM_LR, ADAM_EPS = 1e-2, 1e-3  # eps 1e-3: finite in float16, and a gradient difference d moves a weight <= lr*d/eps
 STRESS_MAX_STEPS = 48  # under --tolerance: saturated gates amplify rounding over very long sequences
+ACCUMULATING_STEPS, ACCUMULATE = (2, 5), 2  # these steps accumulate gradients over two micro-batches
 TRAIN_MAX_STEPS = 48  # training on long sequences takes truncated-backpropagation chunks of at most this many steps
 
 
@@ -78,6 +81,7 @@ class ProbeLog:
     outcomes: dict[str, tuple[Outcome, Outcome, Config]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     parameters_changed: list[str] = field(default_factory=list)
+    aliased: list[str] = field(default_factory=list)
     returned: list[tuple[str, str, Tensor, Tensor]] = field(default_factory=list)  # probe, name, tensor, copy
 
     def keep(self, probe: str, outcome: Outcome) -> None:
@@ -155,9 +159,13 @@ def later_calls(ctx: Probing, first: Outcome, log: ProbeLog) -> None:
     pair, config, device, row, generator = ctx.pair, ctx.config, ctx.device, ctx.row, ctx.generator
     rng = random.Random(int(torch.randint(0, 2**31, (1,), generator=generator)))
     calls = (
-        ("call 2: input without grad, loss h_n, state carried", Call(input_grad=False, loss="h_n"), True),
+        (
+            "call 2: input without grad, state carried and computed, loss h_n",
+            Call(input_grad=False, state_grad=True, computed_state=True, loss="h_n"),
+            True,
+        ),
         ("call 3: non-contiguous input, loss output", Call(strided=True, loss="output"), False),
-        ("call 4: loss c_n", Call(loss="c_n"), False),
+        ("call 4: loss c_n, packed sorted (enforce_sorted=True)", Call(loss="c_n", sorted_packing=True), False),
         ("no_grad", Call(mode="no_grad"), False),
         ("inference_mode", Call(mode="inference"), False),
     )
@@ -172,6 +180,7 @@ def later_calls(ctx: Probing, first: Outcome, log: ProbeLog) -> None:
             log.differences += compare_calls(cand, ref, row, probe)
             log.outcomes[probe] = (cand, ref, replace(config, steps=steps, batch=batch))
             log.parameters_changed += cand.parameters_changed
+            log.aliased += cand.aliased
             log.keep(probe, cand)
 
 
@@ -263,20 +272,36 @@ def _optimiser(kind: str, params: list[Tensor]) -> torch.optim.Optimizer:
 
 
 def _train_step(
-    side: Side, optimiser: torch.optim.Optimizer, config: Config, inputs: Inputs, dropout_seed: int, pmap: object
+    side: Side,
+    optimiser: torch.optim.Optimizer,
+    config: Config,
+    batches: list[Inputs],
+    dropout_seed: int,
+    pmap: object,
 ) -> dict[str, Tensor | None]:
-    """One optimiser step as a training loop takes it: zero_grad, forward, backward, step."""
+    """One optimiser step as a training loop takes it: zero_grad, then forward and backward for each micro-batch
+    (gradients accumulate in ``.grad``), then step. ``flatten_parameters()`` first where the module has it, as
+    DataParallel-style code calls it before every forward."""
     optimiser.zero_grad(set_to_none=True)
-    torch.manual_seed(dropout_seed)  # the same dropout masks on both sides if drawn the same way
-    fed: Tensor | PackedSequence = inputs.x
-    if inputs.lengths is not None:
-        fed = pack_padded_sequence(inputs.x, inputs.lengths, batch_first=config.batch_first, enforce_sorted=False)
-    hx = None if inputs.h0 is None else (inputs.h0, inputs.c0)
-    output, (h_n, c_n) = side.forward(fed, hx)
-    if isinstance(output, PackedSequence):
-        output = output.data  # (T, D*H_out)
-    tensors: dict[str, Tensor | None] = {"output": output.detach(), "h_n": h_n.detach(), "c_n": c_n.detach()}
-    loss_of((output, h_n, c_n), inputs, "all").backward()
+    for module in side.modules:
+        if callable(getattr(module, "flatten_parameters", None)):
+            module.flatten_parameters()
+    tensors: dict[str, Tensor | None] = {}
+    for index, inputs in enumerate(batches):
+        torch.manual_seed(dropout_seed + index)  # the same dropout masks on both sides if drawn the same way
+        fed: Tensor | PackedSequence = inputs.x
+        if inputs.lengths is not None:
+            fed = pack_padded_sequence(inputs.x, inputs.lengths, batch_first=config.batch_first, enforce_sorted=False)
+        hx = None if inputs.h0 is None else (inputs.h0, inputs.c0)
+        output, (h_n, c_n) = side.forward(fed, hx)
+        if isinstance(output, PackedSequence):
+            output = output.data  # (T, D*H_out)
+        tensors = {"output": output.detach(), "h_n": h_n.detach(), "c_n": c_n.detach()}
+        loss_of((output, h_n, c_n), inputs, "all").backward()
+    replaced = [name for name, p in side.live().items() if side.parameters.get(name) is not p]
+    if replaced:
+        msg = f"parameters {', '.join(replaced)} were replaced by other tensors: an optimiser built before no longer trains them"
+        raise RuntimeError(msg)
     grads = {name: p.grad for name, p in side.parameters.items()}
     tensors |= {f"grad {n}": g for n, g in (grads if pmap is None else pmap.grads_to_reference(grads)).items()}
     optimiser.step()
@@ -330,15 +355,17 @@ def training(ctx: Probing, log: ProbeLog) -> None:
             for _ in range(count):
                 step += 1
                 probe = f"training step {step} ({kind})"
-                steps, batch = _vary(replace(config, steps=min(config.steps, TRAIN_MAX_STEPS)), rng)
-                inputs = make_inputs(config, device, generator, steps=steps, batch=batch)
+                batches = []
+                for _ in range(ACCUMULATE if step in ACCUMULATING_STEPS else 1):
+                    steps, batch = _vary(replace(config, steps=min(config.steps, TRAIN_MAX_STEPS)), rng)
+                    batches.append(make_inputs(config, device, generator, steps=steps, batch=batch))
                 seed = rng.randrange(2**31)
                 try:
-                    cand = _train_step(sides[0], optimisers[0], config, inputs, seed, pair.pmap)
+                    cand = _train_step(sides[0], optimisers[0], config, batches, seed, pair.pmap)
                 except (Exception, SystemExit) as exc:  # noqa: BLE001 - the candidate may raise anything
                     log.differences.append(raised(probe, CheckError(f"{type(exc).__name__}: {exc}")))
                     return
-                ref = _train_step(sides[1], optimisers[1], config, inputs, seed, None)
+                ref = _train_step(sides[1], optimisers[1], config, batches, seed, None)
                 log.differences += [compare(n, cand.get(n), t, row, probe) for n, t in ref.items()]
                 after_c, after_r = _state(sides[0], optimisers[0], pair.pmap), _state(sides[1], optimisers[1], None)
                 after = adam_row if kind == "adam" else row
