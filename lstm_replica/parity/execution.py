@@ -184,6 +184,21 @@ def _units(config: Config) -> list[tuple[str, dict[str, object]]]:
     return units
 
 
+def _layout(unit: Unit) -> list[str]:
+    """What a drop-in must share with nn.LSTM beyond values: state_dict keys, and parameters in the same order
+    (``parameters()`` feeds optimisers, ``parameters_to_vector`` and checkpoints that store optimiser state)."""
+    problems = []
+    mine, theirs = list(unit.candidate.state_dict()), list(unit.reference.state_dict())
+    extra = [k for k in mine if k not in theirs]
+    if extra:
+        problems.append(f"state_dict has keys nn.LSTM's has not: {', '.join(unit.prefix + k for k in extra)}")
+    order = [n for n, _ in unit.candidate.named_parameters() if n in theirs]
+    expected = [n for n, _ in unit.reference.named_parameters() if n in order]
+    if order != expected:
+        problems.append(f"parameters() in the order {', '.join(order)}; nn.LSTM's is {', '.join(expected)}")
+    return problems
+
+
 def build_pair(candidate: Candidate, config: Config, device: str, seed: int) -> Pair:
     """Candidate and reference for ``config``, each built under ``seed``, then the reference's weights in both.
 
@@ -210,6 +225,8 @@ def build_pair(candidate: Candidate, config: Config, device: str, seed: int) -> 
 
     with torch.random.fork_rng(devices=[]):
         pmap = discover(units, load, twin)
+    if candidate.adapter is None:
+        pmap.problems += [problem for unit in units for problem in _layout(unit)]
     own = {}
     for unit in units:
         own.update({name: p.detach().clone() for name, p in trainable(unit.candidate, unit.prefix).items()})

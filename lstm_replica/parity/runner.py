@@ -68,6 +68,7 @@ from lstm_replica.parity.session import (
     double_backward,
     initial_weights,
     later_calls,
+    module_protocol,
     raised,
     stressed,
     training,
@@ -226,6 +227,7 @@ def _check_config(
     log.differences += initial_weights(pair, config, tolerance, row)
     ctx = Probing(pair, config, setup.device, row, generator, tolerance)
     later_calls(ctx, ref, log)
+    module_protocol(ctx, log)
     if "double_backward" in unsupported:
         log.skipped["double backward"] = "declared unsupported by the candidate"
     elif setup.backend == "cudnn":
