@@ -57,6 +57,7 @@ BATCHES = {"one": (1, 1), "few": (2, 7), "many": (8, 64)}
 LENGTHS = {"one": (1, 1), "short": (2, 40), "long": (300, 520)}
 COST_BUDGET = 20_000_000  # multiply-adds of one forward pass (see Config.cost)
 PARAMETER_BUDGET = 600_000  # weight elements (see Config.parameter_count)
+STEP_BUDGET = 1_000  # layers x directions x steps: each cell step is a few Python-level ops, however small
 
 # features a candidate may declare unsupported -> the factor values they rule out
 FEATURES: dict[str, tuple[str, object]] = {
@@ -262,22 +263,27 @@ def _narrower(config: Config, floor: int) -> Config:
     return replace(config, hidden_size=hidden, input_size=max(floor, config.input_size * 7 // 8), proj_size=proj)
 
 
+def _over_budget(config: Config) -> bool:
+    cell_steps = config.num_layers * config.directions * config.steps
+    return config.cost > COST_BUDGET or config.parameter_count > PARAMETER_BUDGET or cell_steps > STEP_BUDGET
+
+
 def _within_budget(config: Config, row: dict[str, object]) -> Config:
-    """Shrink a drawn configuration toward its classes' lower bounds until it fits COST_BUDGET and PARAMETER_BUDGET."""
+    """Shrink a drawn configuration toward its classes' lower bounds until it fits the budgets above."""
     steps_floor, batch_floor = LENGTHS[str(row["length"])][0], BATCHES[str(row["batch_class"])][0]
     width_floor = WIDTHS[str(row["width"])][0]
-    while config.cost > COST_BUDGET or config.parameter_count > PARAMETER_BUDGET:
-        wide = max(config.hidden_size, config.input_size) > width_floor
-        if config.parameter_count > PARAMETER_BUDGET and wide:
-            config = _narrower(config, width_floor)
+    while _over_budget(config):
+        narrower = _narrower(config, width_floor)
+        if config.parameter_count > PARAMETER_BUDGET and narrower != config:
+            config = narrower
         elif config.steps > steps_floor:
             config = replace(config, steps=max(steps_floor, config.steps * 3 // 4))
         elif config.batch > batch_floor:
             config = replace(config, batch=max(batch_floor, config.batch - 1))
-        elif wide:
-            config = _narrower(config, width_floor)
+        elif narrower != config:
+            config = narrower
         else:
-            break
+            break  # every size at its class's floor
     return config
 
 
