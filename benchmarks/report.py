@@ -159,7 +159,7 @@ def targets_section(timings: Timings, memory: list[dict] | None, harness: dict |
             ]
         )
     if harness:
-        cert = harness.get("default matrix, lstm_replica.fast:FastLSTM, --tolerance")
+        cert = harness.get("default matrix, lstm_replica.fast:FastLSTM, --tolerance --unsupported double_backward")
         if cert:
             rows.append(
                 [

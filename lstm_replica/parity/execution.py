@@ -192,6 +192,15 @@ def _layout(unit: Unit) -> list[str]:
     extra = [k for k in mine if k not in theirs]
     if extra:
         problems.append(f"state_dict has keys nn.LSTM's has not: {', '.join(unit.prefix + k for k in extra)}")
+    if isinstance(unit.reference, nn.LSTM) and hasattr(unit.candidate, "all_weights"):
+        listed = [list(names) for names in unit.reference._all_weights]
+        try:
+            got = [[tuple(w.shape) for w in layer] for layer in unit.candidate.all_weights]
+        except Exception as exc:  # noqa: BLE001 - the candidate's property may raise anything
+            got = [[f"{type(exc).__name__}: {exc}"]]
+        expected = [[tuple(w.shape) for w in layer] for layer in unit.reference.all_weights]
+        if got != expected:
+            problems.append(f"all_weights lists shapes {got}; nn.LSTM's {expected} ({listed})")
     order = [n for n, _ in unit.candidate.named_parameters() if n in theirs]
     expected = [n for n, _ in unit.reference.named_parameters() if n in order]
     if order != expected:

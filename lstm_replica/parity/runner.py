@@ -64,6 +64,7 @@ from lstm_replica.parity.report import ConfigResult, Report
 from lstm_replica.parity.session import (
     ProbeLog,
     Probing,
+    bad_input,
     compare_calls,
     double_backward,
     initial_weights,
@@ -228,6 +229,7 @@ def _check_config(
     ctx = Probing(pair, config, setup.device, row, generator, tolerance)
     later_calls(ctx, ref, log)
     module_protocol(ctx, log)
+    bad_input(ctx, log)
     if "double_backward" in unsupported:
         log.skipped["double backward"] = "declared unsupported by the candidate"
     elif setup.backend == "cudnn":

@@ -487,3 +487,44 @@ def _functional_call(ctx: Probing, log: ProbeLog, inputs: Inputs) -> None:
     mapped = pair.pmap.grads_to_reference(cand_grads)
     log.differences += [compare(n, cand_out[n], t, row, probe) for n, t in ref_out.items()]
     log.differences += [compare(f"grad {n}", mapped.get(n), g, row, probe) for n, g in ref_grads.items()]
+
+
+def bad_input(ctx: Probing, log: ProbeLog) -> None:
+    """Calls nn.LSTM refuses (a wrong feature size; an hx for one sequence given with a batch of several):
+    the candidate must refuse them too, with nn.LSTM's exception type, rather than return something."""
+    pair, config = ctx.pair, ctx.config
+    inputs = make_inputs(config, ctx.device, ctx.generator)
+    cases = [("input with one feature too many", _widened(inputs), inputs.h0, inputs.c0)]
+    if inputs.h0 is not None and inputs.h0.dim() == 3 and inputs.h0.size(1) > 1 and inputs.lengths is None:
+        cases.append(("hx for a batch of 1, input a batch of several", inputs.x, inputs.h0[:, :1], inputs.c0[:, :1]))
+    for what, x, h0, c0 in cases:
+        probe = f"bad input: {what}"
+        hx = None if h0 is None else (h0, c0)
+        fed = (
+            x
+            if inputs.lengths is None
+            else pack_padded_sequence(x, inputs.lengths, batch_first=config.batch_first, enforce_sorted=False)
+        )
+        expected = _raises(pair.reference.forward, fed, hx)
+        if expected is None:
+            continue
+        got = _raises(pair.candidate.forward, fed, hx)
+        if got is None or not isinstance(got, type(expected)):
+            said = "returned a result" if got is None else f"raised {type(got).__name__}: {got}"
+            note = f"Expected {type(expected).__name__} as nn.LSTM raises ({expected}), got: {said}"
+            inf = float("inf")
+            log.differences.append(Difference("refuses", False, False, inf, inf, inf, note, probe))
+
+
+def _widened(inputs: Inputs) -> Tensor:
+    extra = torch.zeros(*inputs.x.shape[:-1], 1, dtype=inputs.x.dtype, device=inputs.x.device)
+    return torch.cat([inputs.x, extra], -1)  # (..., H_in + 1)
+
+
+def _raises(forward: object, fed: object, hx: object) -> BaseException | None:
+    try:
+        with torch.no_grad():
+            forward(fed, hx)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - what is raised is what is compared
+        return exc.__cause__ if isinstance(exc, CheckError) and exc.__cause__ is not None else exc
+    return None

@@ -64,8 +64,19 @@ ADVERSARIAL_CLASSES: dict[str, dict[str, str]] = {
     "dtypes": {_ADV + "UpcastHalf": "float16 / bfloat16 computed in float32"},
     "combinations": {_ADV + "ReverseHxIndex": "bidirectional + 2 layers + hx: wrong initial state row"},
     "cells": {_ADV + "Float32ZeroState": "hx=None zero state in float32"},
+    "module protocol": {
+        _ADV + "ConstructionTimeWeights": "weights kept from construction: functional_call ignored",
+        _ADV + "FlattenReplacesParameters": "flatten_parameters() replaces the Parameters",
+        _ADV + "ClearsGradInForward": ".grad cleared in forward: no gradient accumulation",
+        _ADV + "HnViewOfOutput": "h_n a view of output[-1]",
+        _ADV + "StateGradNeedsInputGrad": "hx detached when the input needs no grad",
+        _ADV + "ForgetBiasOne": "forget-gate bias initialised to 1",
+        _ADV + "BroadcastsHx": "an hx for one sequence broadcast over the batch",
+    },
 }
 ADVERSARIAL: dict[str, str] = {t: why for group in ADVERSARIAL_CLASSES.values() for t, why in group.items()}
+# more accurate than nn.LSTM, not less: a rounding-level difference that only the bitwise standard rejects
+ADVERSARIAL_SUB_TOLERANCE = {_ADV + "UpcastHalf"}
 
 # wrong candidates whose whole error stays inside the float tolerances: rejected only by the bitwise standard
 SUB_TOLERANCE = {

@@ -483,6 +483,82 @@ class ReverseHxIndex(LSTM):
         return super().forward(input, (h0, c0))
 
 
+# --- the module protocol (found by an adversarial review of the harness) --------------------------------
+
+
+class ConstructionTimeWeights(LSTM):
+    """Keeps the weight tensors it had when built: in-place updates show, substituted weights do not."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.kept = [StepRecurrence(w, lstm_step) for w in self.cell_weights()]
+
+    def forward(self, input: Tensor | PackedSequence, hx: Hidden | None = None):
+        return self.forward_with(self.kept, input, hx)
+
+
+class FlattenReplacesParameters(LSTM):
+    """flatten_parameters() registers contiguous copies as new Parameters: an optimiser built before loses them."""
+
+    def flatten_parameters(self) -> None:
+        for name in self._flat_weights_names:
+            old = getattr(self, name)
+            setattr(self, name, nn.Parameter(old.detach().clone(), requires_grad=old.requires_grad))
+
+
+class ClearsGradInForward(LSTM):
+    """Sets .grad to None at every training forward: gradient accumulation over micro-batches keeps only the last."""
+
+    def forward(self, input: Tensor | PackedSequence, hx: Hidden | None = None):
+        if self.training and torch.is_grad_enabled():
+            for p in self.parameters():
+                p.grad = None
+        return super().forward(input, hx)
+
+
+class HnViewOfOutput(LSTM):
+    """One layer, one direction, time-major: h_n is a view of output[-1] (an in-place edit of one changes both)."""
+
+    def forward(self, input: Tensor | PackedSequence, hx: Hidden | None = None):
+        output, (h_n, c_n) = super().forward(input, hx)
+        simple = self.num_layers == 1 and not self.bidirectional and not self.batch_first and not self.proj_size
+        if simple and isinstance(output, Tensor) and output.dim() == 3:
+            h_n = output[-1:]
+        return output, (h_n, c_n)
+
+
+class StateGradNeedsInputGrad(LSTM):
+    """Detaches hx whenever the input does not require grad: a learned or encoder-given initial state never learns."""
+
+    def forward(self, input: Tensor | PackedSequence, hx: Hidden | None = None):
+        data = input.data if isinstance(input, PackedSequence) else input
+        if hx is not None and not data.requires_grad:
+            hx = (hx[0].detach(), hx[1].detach())
+        return super().forward(input, hx)
+
+
+class ForgetBiasOne(LSTM):
+    """The forget gate's bias_ih initialised to 1 (a well-known trick), the rest as nn.LSTM."""
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        with torch.no_grad():
+            for name in self._flat_weights_names:
+                if name.startswith("bias_ih"):
+                    getattr(self, name)[self.hidden_size : 2 * self.hidden_size].fill_(1.0)
+
+
+class BroadcastsHx(LSTM):
+    """Accepts an hx for one sequence with a batch of several and broadcasts it (nn.LSTM raises)."""
+
+    def forward(self, input: Tensor | PackedSequence, hx: Hidden | None = None):
+        if hx is not None and isinstance(input, Tensor) and input.dim() == 3 and hx[0].dim() == 3:
+            n = input.size(0 if self.batch_first else 1)
+            if hx[0].size(1) == 1 and n > 1:
+                hx = (hx[0].expand(-1, n, -1), hx[1].expand(-1, n, -1))
+        return super().forward(input, hx)
+
+
 # --- cells -----------------------------------------------------------------------------------------------
 
 
