@@ -242,15 +242,27 @@ def covering_rows(unsupported: frozenset[str] = frozenset(), thorough: bool = Fa
             if allowed(start, unsupported):
                 seeds.append(start)
     while uncovered or seeds:
-        row: dict[str, object] = seeds.pop(0) if seeds else dict(min(uncovered, key=repr))
-        for factor, values in FACTORS.items():
-            if factor in row:
-                continue
-            options = [v for v in values if allowed({**row, factor: v}, unsupported)]
-            row[factor] = max(options, key=lambda v, f=factor: len(_tuples({**row, f: v}) & uncovered))
+        start = seeds.pop(0) if seeds else dict(min(uncovered, key=repr))
+        row = _complete(start, uncovered, unsupported)
+        if row is None:  # the constraints allow the tuple but no full configuration holds it (e.g. --dtype)
+            uncovered -= _tuples(start)
+            continue
         uncovered -= _tuples(row)
         rows.append(row)
     return rows
+
+
+def _complete(start: dict[str, object], uncovered: set[Tuple], unsupported: frozenset[str]) -> dict[str, object] | None:
+    """Fill the other factors of ``start`` best-first (most uncovered tuples); None if some factor has no value."""
+    row = dict(start)
+    for factor, values in FACTORS.items():
+        if factor in row:
+            continue
+        options = [v for v in values if allowed({**row, factor: v}, unsupported)]
+        if not options:
+            return None
+        row[factor] = max(options, key=lambda v, f=factor: len(_tuples({**row, f: v}) & uncovered))
+    return row
 
 
 def _draw(rng: random.Random, span: tuple[int, int]) -> int:
