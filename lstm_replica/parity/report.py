@@ -95,9 +95,10 @@ class Report:
         if self.bitwise:
             return f"REPLICA: bitwise identical to {self.reference} in all {n} configurations{scope}"
         ulps = max((d.max_ulps for r in self.checked for d in r.differences), default=0.0)
+        apart = f", at most {ulps:.0f} ulps apart" if ulps <= MEANINGFUL_ULPS else ""
         return (
             f"REPLICA WITHIN TOLERANCE (not bitwise): within the stated tolerances of {self.reference} "
-            f"in all {n} configurations, at most {ulps:.0f} ulps apart{scope}"
+            f"in all {n} configurations{apart}{scope}"
         )
 
     @property
