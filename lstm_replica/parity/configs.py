@@ -327,10 +327,12 @@ def _from_row(row: dict[str, object], rng: random.Random) -> Config:
 
 
 def extra_configs(unsupported: frozenset[str] = frozenset()) -> list[Config]:
-    """The seed question's sizes (5 -> 256) and input_size == hidden_size, which the draws avoid."""
+    """The seed question's sizes (5 -> 256), input_size == hidden_size (which the draws avoid), a batch of 64
+    (the draws' budget keeps most batches smaller) and a 512-step packed bidirectional sequence."""
     extras = [
         Config(label="seed", input_size=5, hidden_size=256, dtype="float32", batch=4, steps=16),
         Config(label="square", num_layers=2, dtype="float32", batch=9, steps=12, input_size=33, hidden_size=33),
+        Config(label="batch64", dtype="float32", batch=64, steps=9, input_size=7, hidden_size=13),
         Config(
             label="long",
             input_kind="packed",
