@@ -438,7 +438,7 @@ def module_protocol(ctx: Probing, log: ProbeLog) -> None:
     finally:
         for p in every:
             p.requires_grad_(True)
-    if len(pair.candidate.modules) == 1:
+    if pair.candidate.prefixes == ("",):  # a module candidate: its forward is the module's own
         _functional_call(ctx, log, inputs)
 
 
