@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
-from lstm_replica.lstm import lstm_config
+from lstm_replica.parity.configs import Config
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,18 @@ class Case:
         return "-".join(parts)
 
     def module_kwargs(self) -> dict[str, object]:
-        return lstm_config(self) | {"dtype": self.dtype}
+        """nn.LSTM's arguments as the harness's Config writes them (not the replica's own lstm_config)."""
+        config = Config(
+            num_layers=self.num_layers,
+            bidirectional=self.bidirectional,
+            proj_size=self.proj_size,
+            bias=self.bias,
+            batch_first=self.batch_first,
+            dropout=self.dropout,
+            input_size=self.input_size,
+            hidden_size=self.hidden_size,
+        )
+        return config.module_kwargs() | {"dtype": self.dtype}
 
 
 @dataclass

@@ -168,12 +168,15 @@ def test_max_norm_in_forward_changes_the_weights():
     _differs(cand.weight_ih_l0.detach(), before, "weight_ih_l0 after a forward")
 
 
-def test_xavier_init_draws_other_weights_for_the_same_seed():
+def _seeded(cls: type, *args: int) -> nn.Module:
     torch.manual_seed(3)
-    ref = nn.LSTM(30, 40)
-    torch.manual_seed(3)
-    cand = adv.XavierInit(30, 40)
-    _differs(cand.weight_hh_l0, ref.weight_hh_l0, "initial weight_hh_l0")
+    return cls(*args)
+
+
+@pytest.mark.parametrize(("cls", "name"), [(adv.XavierInit, "weight_hh_l0"), (adv.ForgetBiasOne, "bias_ih_l0")])
+def test_another_initialisation_for_the_same_seed(cls, name):
+    ref, cand = _seeded(nn.LSTM, 30, 50), _seeded(cls, 30, 50)
+    _differs(getattr(cand, name), getattr(ref, name), f"initial {name}")
 
 
 def test_no_grad_input_shortcut_changes_weight_gradients():
@@ -290,14 +293,6 @@ def test_state_gradient_is_cut_when_the_input_needs_none():
         (g,) = torch.autograd.grad(module(_x(4, 2, 3), (h0, h0 * 1.0))[1][0].sum(), h0, allow_unused=True)
         grads.append(torch.zeros_like(h0) if g is None else g)
     _differs(grads[0], grads[1], "gradient of a learned initial state")
-
-
-def test_forget_bias_one_is_another_initialisation():
-    torch.manual_seed(4)
-    ref = nn.LSTM(3, 50)
-    torch.manual_seed(4)
-    cand = adv.ForgetBiasOne(3, 50)
-    _differs(cand.bias_ih_l0, ref.bias_ih_l0, "initial bias_ih_l0")
 
 
 def test_broadcasting_hx_accepts_what_nn_lstm_refuses():
