@@ -25,7 +25,7 @@ class ConfigResult:
     location: Location | None = None
     steps: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # series -> max_abs / max_ulps per step
     cell_errors: dict[str, float] = field(default_factory=dict)  # teacher-forced vs accumulated, cells only
-    uncompared: list[str] = field(default_factory=list)
+    uncompared: list[str] = field(default_factory=list)  # kept in the JSON schema; the parameter map leaves none
     audit: list[str] = field(default_factory=list)  # parameters that are not what they seem, named
     skipped: dict[str, str] = field(default_factory=dict)  # probe -> why it did not run
     repeatability: float = 0.0  # max abs difference between two identical calls of the candidate

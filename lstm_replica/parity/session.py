@@ -278,10 +278,7 @@ def stressed(ctx: Probing, log: ProbeLog) -> None:
             log.differences += found
             log.outcomes[probe] = (cand, ref, replace(config, steps=steps))
             log.parameters_changed += cand.parameters_changed
-    with torch.no_grad():
-        for name, p in pair.reference_parameters.items():
-            p.copy_(pair.reference_initial[name])
-    pair.sync()
+    _restore(pair)
 
 
 def _optimiser(kind: str, params: list[Tensor]) -> torch.optim.Optimizer:
@@ -451,6 +448,7 @@ def _call_method(method: object) -> None:
 
 
 def _restore(pair: Pair) -> None:
+    """The reference's initial weights back in place, and in the candidate."""
     with torch.no_grad():
         for name, p in pair.reference_parameters.items():
             p.copy_(pair.reference_initial[name])
