@@ -100,6 +100,14 @@ def test_clipped_preactivations_differ_at_saturation():
     _differs(cand(x)[0], ref(x)[0], "output with large inputs")
 
 
+def test_nan_guard_hides_a_nan_that_nn_lstm_propagates():
+    ref, cand = _pair(adv.NanGuard, 3, 5)
+    x = _x(4, 2, 3)
+    x[0, 0, 0] = float("nan")
+    assert ref(x)[0][:, 0].isnan().all(), "nn.LSTM propagates the NaN through the sequence"
+    _differs(cand(x)[0], ref(x)[0], "output of a sequence holding a NaN")
+
+
 def test_warmup_cache_goes_stale_after_an_optimiser_step():
     ref, cand = _pair(adv.WarmupCache, 3, 5)
     x = _x(4, 2, 3)

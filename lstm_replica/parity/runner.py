@@ -70,6 +70,7 @@ from lstm_replica.parity.session import (
     initial_weights,
     later_calls,
     module_protocol,
+    non_finite,
     raised,
     stressed,
     training,
@@ -232,6 +233,7 @@ def _check_config(
     later_calls(ctx, ref, log)
     module_protocol(ctx, log)
     bad_input(ctx, log)
+    non_finite(ctx, log)
     if "double_backward" in unsupported:
         log.skipped["double backward"] = "declared unsupported by the candidate"
     elif setup.backend == "cudnn":

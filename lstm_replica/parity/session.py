@@ -19,7 +19,8 @@ defect that needs state across calls shows up. In order:
   accumulating gradients over two micro-batches, ``flatten_parameters()``
   before each step; after each step the outputs, every gradient, every
   parameter and the optimiser state;
-- **trained**: a full call with the trained weights in eval mode.
+- **trained**: a full call with the trained weights in eval mode;
+- **module protocol**, **bad input** and **non-finite input**: see those functions.
 
 A probe in which the candidate raises where ``nn.LSTM`` does not is a
 difference. Each difference carries its probe's name.
@@ -526,3 +527,24 @@ def _raises(forward: object, fed: object, hx: object) -> BaseException | None:
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - what is raised is what is compared
         return exc.__cause__ if isinstance(exc, CheckError) and exc.__cause__ is not None else exc
     return None
+
+
+def non_finite(ctx: Probing, log: ProbeLog) -> None:
+    """A NaN in the first sequence's first step and +inf in the last sequence's: nn.LSTM propagates them, and a
+    candidate must too (a guard that turns them into numbers hides a diverging run)."""
+    pair, config = ctx.pair, ctx.config
+    probe = "non-finite input"
+    inputs = make_inputs(config, ctx.device, ctx.generator)
+    x = inputs.x.clone()
+    if x.dim() == 3:
+        x[0, 0, 0] = float("nan")  # first step of the first sequence, batch_first or not
+        last = (-1, 0, 0) if config.batch_first else (0, -1, 0)
+        if x.size(0 if config.batch_first else 1) > 1:
+            x[last] = float("inf")
+    else:
+        x[0, 0] = float("nan")  # (L, H_in)
+    inputs = replace(inputs, x=x)
+    with _catching(log, probe):
+        ref = run(pair.reference, config, inputs, Call())
+        cand = run(pair.candidate, config, inputs, Call(), pair.pmap)
+        log.differences += compare_calls(cand, ref, ctx.row, probe)

@@ -40,6 +40,7 @@ ADVERSARIAL_CLASSES: dict[str, dict[str, str]] = {
         _ADV + "ExpTanh": "tanh(c) through exp: NaN at large c",
         _ADV + "ZeroRowsAsPadding": "all-zero input rows skipped as padding",
         _ADV + "ClippedPreactivations": "gate pre-activations clipped to [-15, 15]",
+        _ADV + "NanGuard": "NaN and inf in the results turned into numbers",
     },
     "state": {
         _ADV + "WarmupCache": "weights frozen after the third call",

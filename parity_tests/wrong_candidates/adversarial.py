@@ -176,6 +176,16 @@ class ClippedPreactivations(StepLSTM):
         return (hy if w.weight_hr is None else hy.matmul(w.weight_hr.t())), cy
 
 
+class NanGuard(LSTM):
+    """Turns NaN and inf in its results into numbers: a diverging run looks healthy (nn.LSTM propagates them)."""
+
+    def forward(self, input: Tensor | PackedSequence, hx: Hidden | None = None):
+        output, (h_n, c_n) = super().forward(input, hx)
+        if isinstance(output, Tensor):
+            output = torch.nan_to_num(output)
+        return output, (torch.nan_to_num(h_n), torch.nan_to_num(c_n))
+
+
 # --- state across calls ----------------------------------------------------------------------------------
 
 
