@@ -160,9 +160,11 @@ def compare(
         return Difference(tensor, True, True, 0.0, 0.0, 0.0, probe=probe)
     nan = int((a.isnan() & ~b.isnan()).sum())
     note = f"NaN in {nan} of {a.numel()} elements where the reference has a number" if nan else ""
+    one_nan = a.isnan() ^ b.isnan()  # NaN on one side only: an infinite difference (and NaN != NaN in a report)
     diff = (a.to(torch.float64) - b.to(torch.float64)).abs()
-    diff = torch.where(differing(a, b), diff, torch.zeros_like(diff))
+    diff = torch.where(differing(a, b), diff, torch.zeros_like(diff)).masked_fill(one_nan, float("inf"))
     rel = diff / b.to(torch.float64).abs().clamp_min(torch.finfo(b.dtype).tiny)
+    rel = torch.where(differing(a, b), rel, torch.zeros_like(rel)).masked_fill(one_nan, float("inf"))
     atol = tolerance.atol
     if tolerance.relative_to_largest:
         finite = b.to(torch.float64).abs().nan_to_num(0.0, 0.0, 0.0)
@@ -174,7 +176,7 @@ def compare(
         within_tolerance=bool(within.all()),
         max_abs=float(diff.max()),
         max_rel=float(rel.max()),
-        max_ulps=float(_ulps(a, b).max()),
+        max_ulps=float(_ulps(a, b).nan_to_num(float("inf")).max()),
         note=note,
         probe=probe,
         mismatched=int(differing(a, b).sum()),
