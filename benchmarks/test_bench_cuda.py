@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import statistics
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -48,15 +47,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def no_tf32() -> Iterator[None]:
-    previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    with torch.backends.cudnn.flags(allow_tf32=False):
-        yield
-    torch.backends.cuda.matmul.allow_tf32 = previous
-
-
 class SyncedStep:
     """A step followed by ``torch.cuda.synchronize()``, also timed with CUDA events."""
 
@@ -76,7 +66,6 @@ class SyncedStep:
         self.event_ms.append(start.elapsed_time(end))
 
 
-@pytest.mark.usefixtures("no_tf32")
 @pytest.mark.parametrize("variant", CUDA_VARIANTS, ids=lambda v: v.id)
 @pytest.mark.parametrize(("workload", "mode"), GROUPS)
 def test_cuda(benchmark: BenchmarkFixture, workload: str, mode: str, variant: Variant) -> None:

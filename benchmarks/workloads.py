@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -20,6 +19,7 @@ from torch import Tensor, nn
 
 from lstm_replica import LSTM, LSTMClassifier, top_layer_state
 from lstm_replica.fast import FastLSTM
+from lstm_replica.parity import backends
 
 # torch.set_num_threads for every CPU measurement; BENCH_THREADS overrides it (the CI smoke test uses 1)
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
@@ -90,18 +90,13 @@ CPU_VARIANTS = (
 MODES = ("forward", "forward+backward")
 
 
-@contextlib.contextmanager
-def backend_flags(device: str, flags: str) -> Iterator[None]:
-    """``native``: oneDNN off (CPU) / cuDNN off (CUDA); ``default``: leave PyTorch's defaults."""
-    if flags == "default":
-        yield
-        return
-    with warnings.catch_warnings():
-        # torch.backends.mkldnn.flags() re-applies the oneDNN TF32 flag, which warns on CPU-only builds.
-        warnings.filterwarnings("ignore", "TF32 acceleration on top of oneDNN", UserWarning)
-        backend = torch.backends.mkldnn if device == "cpu" else torch.backends.cudnn
-        with backend.flags(enabled=False):
-            yield
+def backend_flags(device: str, flags: str) -> contextlib.AbstractContextManager[None]:
+    """``native``: oneDNN off (CPU) / cuDNN off (CUDA); ``default``: PyTorch's defaults (oneDNN / cuDNN on).
+
+    TF32 is off on CUDA either way, so every implementation computes in float32.
+    """
+    backend = "native" if flags == "native" else ("onednn" if device == "cpu" else "cudnn")
+    return backends.flags(backends.Backend(device, backend, tf32=False))
 
 
 class TorchClassifier(nn.Module):

@@ -10,13 +10,13 @@ where every tolerance states why it is that size. Skipped without a GPU.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 
 import pytest
 import torch
 from torch import nn
 
 from lstm_replica import LSTM
+from lstm_replica.parity.backends import Backend, flags
 from lstm_replica.parity.compare import tolerance_for
 from parity_tests._support import Case, make_inputs, run
 
@@ -32,16 +32,9 @@ CASES = [
 BACKENDS = ["cudnn", "cudnn_off", "tf32"]
 
 
-@contextlib.contextmanager
-def backend_flags(backend: str) -> Iterator[None]:
-    tf32 = backend == "tf32"
-    previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    try:
-        with torch.backends.cudnn.flags(enabled=backend != "cudnn_off", allow_tf32=tf32):
-            yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = previous
+def backend_flags(backend: str) -> contextlib.AbstractContextManager[None]:
+    """cuDNN on (TF32 off or on) or off, through the harness's own flag setter."""
+    return flags(Backend("cuda", "native" if backend == "cudnn_off" else "cudnn", tf32=backend == "tf32"))
 
 
 def _to(inputs: object, device: torch.device) -> object:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from lstm_replica import LSTM
 from lstm_replica.fast import FastLSTM, cuda_graphed
 from lstm_replica.parity import check
+from lstm_replica.parity.backends import Backend, flags
 from lstm_replica.parity.compare import tolerance_for
 from parity_tests._support import Case, bitwise_differences, make_inputs, run
 
@@ -141,15 +142,10 @@ def test_cuda_fast_path_within_cudnn_tolerance(cuda_device: torch.device, graphe
     fast = FastLSTM.from_torch(reference)
     x = torch.randn(50, 8, 32, device=cuda_device)
     tol = tolerance_for("cudnn", torch.float32)
-    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
-        previous = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = False
-        try:
-            expected = _cuda_run(reference, x)
-            candidate: nn.Module = cuda_graphed(fast, x) if graphed else fast
-            for _ in range(2):  # a graph replays: the second call must be right too
-                got = _cuda_run(candidate, x)
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = previous
+    with flags(Backend("cuda", "cudnn", tf32=False)):
+        expected = _cuda_run(reference, x)
+        candidate: nn.Module = cuda_graphed(fast, x) if graphed else fast
+        for _ in range(2):  # a graph replays: the second call must be right too
+            got = _cuda_run(candidate, x)
     for name, ref in expected.items():
         torch.testing.assert_close(got[name], ref, rtol=tol.rtol, atol=tol.atol, msg=lambda m, n=name: f"{n}: {m}")

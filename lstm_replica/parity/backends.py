@@ -7,7 +7,7 @@ the path on which the replica is bitwise ``nn.LSTM``; ``onednn`` (CPU) and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
@@ -59,18 +59,58 @@ def validate(backend: Backend) -> None:
         raise ValueError(msg)
 
 
+def not_compared(backend: Backend) -> dict[str, str]:
+    """Features the reference cannot be compared on under this backend, each with the reason."""
+    if backend.backend == "cudnn":
+        return {
+            "dropout": "cuDNN draws its dropout masks from its own generator, which no other LSTM can reproduce; "
+            "--backend native compares dropout"
+        }
+    return {}
+
+
+def _set_tf32(enabled: bool) -> Callable[[], None]:
+    """TF32 on or off for cuBLAS matmuls and cuDNN RNNs; returns the undo.
+
+    torch >= 2.9 has ``fp32_precision`` per backend and warns when the older ``allow_tf32``
+    switches are read or set, so those are used only where the new ones are missing.
+    """
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        precision = "tf32" if enabled else "ieee"
+        targets = [torch.backends.cuda.matmul, torch.backends.cudnn.rnn]
+        previous = [t.fp32_precision for t in targets]
+        for target in targets:
+            target.fp32_precision = precision
+
+        def restore() -> None:
+            for target, value in zip(targets, previous, strict=True):
+                target.fp32_precision = value
+
+        return restore
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+
+    def undo() -> None:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+    return undo
+
+
 @contextmanager
 def flags(backend: Backend) -> Iterator[None]:
-    """Set the backend flags for the duration of a run; both sides of a comparison run inside."""
+    """Set the backend flags for the duration of a run; both sides of a comparison run inside.
+
+    The flags are set one by one (``torch.backends.*.flags()`` also resets switches it was not asked
+    about, and those warn on some builds).
+    """
     with ExitStack() as stack:
         if backend.device == "cpu":
-            # set the one flag directly: mkldnn.flags() also resets oneDNN's TF32 switch, which warns
             previous_mkldnn = torch.backends.mkldnn.enabled
             torch.backends.mkldnn.enabled = backend.backend == "onednn"
             stack.callback(setattr, torch.backends.mkldnn, "enabled", previous_mkldnn)
         else:
-            stack.enter_context(torch.backends.cudnn.flags(enabled=backend.backend == "cudnn", allow_tf32=backend.tf32))
-            previous = torch.backends.cuda.matmul.allow_tf32
-            torch.backends.cuda.matmul.allow_tf32 = backend.tf32
-            stack.callback(setattr, torch.backends.cuda.matmul, "allow_tf32", previous)
+            previous_cudnn = torch.backends.cudnn.enabled
+            torch.backends.cudnn.enabled = backend.backend == "cudnn"
+            stack.callback(setattr, torch.backends.cudnn, "enabled", previous_cudnn)
+            stack.callback(_set_tf32(backend.tf32))
         yield

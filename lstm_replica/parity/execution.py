@@ -208,10 +208,12 @@ def _layout(unit: Unit) -> list[str]:
     return problems
 
 
-def build_pair(candidate: Candidate, config: Config, device: str, seed: int) -> Pair:
+def build_pair(candidate: Candidate, config: Config, device: str, seed: int, rest_in_train: bool = False) -> Pair:
     """Candidate and reference for ``config``, each built under ``seed``, then the reference's weights in both.
 
     The candidate's own initial weights are kept (in the reference's layout) for the initialisation check.
+    ``rest_in_train``: modules rest in train mode instead of eval mode (cuDNN's LSTM has no backward in
+    eval mode; with dropout 0 both modes compute the same function).
     """
     factory_kwargs = {"device": device, "dtype": config.torch_dtype}
     specs = [("", config.module_kwargs())] if candidate.kind == "module" else _units(config)
@@ -250,12 +252,14 @@ def build_pair(candidate: Candidate, config: Config, device: str, seed: int) -> 
     sync()
     cand_params = {name: p for u in units for name, p in trainable(u.candidate, u.prefix).items()}
     if candidate.kind == "module":
-        module, reference = units[0].candidate.eval(), units[0].reference.eval()
+        module, reference = units[0].candidate, units[0].reference
         sides = Side(module, cand_params, [module]), Side(reference, ref_params, [reference])
 
         def train(mode: bool) -> None:
-            module.train(mode)
-            reference.train(mode)
+            module.train(mode or rest_in_train)
+            reference.train(mode or rest_in_train)
+
+        train(False)
 
         return Pair(sides[0], sides[1], ref_params, sync, pmap, initial, reference_initial, train)
     machine = _construct(LSTM, {**config.module_kwargs(), **factory_kwargs}).eval()

@@ -49,6 +49,7 @@ class Report:
     not_run: list[str] = field(default_factory=list)  # configurations left when the run stopped early
     stopped: str = ""  # why the run stopped early: "after the time-out" or "after the first difference (--fail-fast)"
     unsupported: list[str] = field(default_factory=list)  # features the candidate declared it lacks
+    not_compared: dict[str, str] = field(default_factory=dict)  # feature -> why this backend cannot compare it
     quick: bool = False  # a quick screen, not a certificate
     matrix: str = "default"  # "default" | "thorough" | "quick"
 
@@ -86,6 +87,8 @@ class Report:
             unchecked = f"; {errors} could not be checked" if errors else ""
             return f"NOT A REPLICA: {len(bad)}/{n} configurations differ{unchecked}; first in {first.name}: {where}"
         scope = f"; not supported by the candidate: {', '.join(self.unsupported)}" if self.unsupported else ""
+        if self.not_compared:
+            scope += f"; not compared on this backend: {', '.join(self.not_compared)} (see the notes)"
         if self.quick:
             found = "bitwise identical" if self.bitwise else "within the stated tolerances (not bitwise)"
             return (
@@ -126,6 +129,7 @@ class Report:
                 f"  tolerance {k}: rtol {v['rtol']:g}, atol {v['atol']:g}: {v['why']}"
                 for k, v in self.tolerances.items()
             ]
+        lines += [f"  not compared on this backend: {feature}: {why}" for feature, why in self.not_compared.items()]
         if self.kind == "cell":
             lines.append(
                 "  whole sequences: the cell and nn.LSTMCell each driven by the replica's layer machinery, "

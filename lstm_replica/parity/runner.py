@@ -135,7 +135,8 @@ def check(
         kind = kind_of(factory)
         spec = Candidate(factory, kind, load_adapter(weights))
         declared = check_features(unsupported)
-        restricted = declared | dtype_restriction(dtypes)
+        excluded = backends.not_compared(setup)
+        restricted = declared | dtype_restriction(dtypes) | frozenset(excluded)
         yours = Config(**config) if isinstance(config, dict) else config
         selected = select(configs, quick, seed, restricted, thorough, yours, only_config)
     except (CheckError, ValueError) as exc:
@@ -144,6 +145,7 @@ def check(
         return report
     report.kind, report.reference = kind, REFERENCES[kind]
     report.unsupported = sorted(declared)
+    report.not_compared = excluded
     report.quick = quick
     report.matrix = "quick" if quick else ("thorough" if thorough else "default")
     for dtype in sorted({c.torch_dtype for c in selected}, key=str):
@@ -192,6 +194,8 @@ def _guarded(
     if spec.kind == "cell" and config.proj_size:
         reason = "not applicable to cells: nn.LSTMCell has no projection (proj_size > 0)"
         return ConfigResult(config.to_dict(), "not applicable", reason)
+    if config.dropout and spec.kind == "module" and "dropout" in backends.not_compared(setup):
+        return ConfigResult(config.to_dict(), "not applicable", backends.not_compared(setup)["dropout"])
     try:
         with backends.flags(setup), _seeded(config_seed(seed, config), setup.device):
             return _check_config(spec, config, setup, tolerance, config_seed(seed, config), unsupported)
@@ -205,7 +209,7 @@ def _check_config(
     spec: Candidate, config: Config, setup: Backend, tolerance: bool, seed: int, unsupported: frozenset[str]
 ) -> ConfigResult:
     row = tolerance_for(setup.tolerance_key, config.torch_dtype)
-    pair = build_pair(spec, config, setup.device, seed)
+    pair = build_pair(spec, config, setup.device, seed, rest_in_train=setup.backend == "cudnn")
     generator = torch.Generator().manual_seed(seed)
     inputs = make_inputs(config, setup.device, generator)
     ref = run(pair.reference, config, inputs, with_grad=True)
@@ -240,6 +244,11 @@ def _check_config(
         log.skipped["double backward"] = "nn.LSTM's cuDNN kernel has no double backward"
     else:
         double_backward(ctx, log)
+    if setup.backend == "cudnn" and spec.kind == "module":
+        log.skipped["eval mode"] = (
+            "nn.LSTM's cuDNN kernel has no backward in eval mode: every call ran in train mode "
+            "(dropout 0, the same function); --backend native checks eval mode"
+        )
     stressed(ctx, log)
     training(ctx, log)
     overwritten = log.overwritten()

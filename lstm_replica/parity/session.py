@@ -29,6 +29,7 @@ difference. Each difference carries its probe's name.
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -470,7 +471,10 @@ def _functional_call(ctx: Probing, log: ProbeLog, inputs: Inputs) -> None:
     results = []
     try:
         for module, weights in ((pair.reference.modules[0], substitutes), (pair.candidate.modules[0], mine)):
-            output, (h_n, c_n) = torch.func.functional_call(module, weights, (fed, hx), strict=False)
+            with warnings.catch_warnings():
+                # nn.LSTM on cuDNN advises compacting weights that are not its own flat buffer: true here, and moot
+                warnings.filterwarnings("ignore", "RNN module weights are not part of single contiguous", UserWarning)
+                output, (h_n, c_n) = torch.func.functional_call(module, weights, (fed, hx), strict=False)
             if isinstance(output, PackedSequence):
                 output = output.data  # (T, D*H_out)
             loss = loss_of((output, h_n, c_n), inputs, "all")
