@@ -24,6 +24,7 @@ not faster): the fused loop handles padded ``(L, N, H_in)`` input only.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -213,4 +214,8 @@ def cuda_graphed(module: nn.Module, example_input: Tensor) -> nn.Module:
     if example_input.device.type != "cuda":
         msg = f"Expected a CUDA example input for cuda_graphed, got one on {example_input.device}"
         raise ValueError(msg)
-    return torch.cuda.make_graphed_callables(module, (example_input,))
+    with warnings.catch_warnings():
+        # torch >= 2.10 warns from inside make_graphed_callables: its side-stream warm-up creates the
+        # parameters' AccumulateGrad nodes on a stream other than the capture's; harmless for the result
+        warnings.filterwarnings("ignore", "The AccumulateGrad node's stream does not match", UserWarning)
+        return torch.cuda.make_graphed_callables(module, (example_input,))

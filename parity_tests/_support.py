@@ -107,7 +107,7 @@ def run(module: nn.Module, case: Case, inputs: Inputs, grad_seed: int = 1234) ->
     output, (h_n, c_n) = module(model_input, (h0, c0) if case.hx_given else None)
     out = output.data if isinstance(output, PackedSequence) else output
     gen = torch.Generator().manual_seed(grad_seed)
-    loss = sum((t * torch.randn(t.shape, dtype=t.dtype, generator=gen)).sum() for t in (out, h_n, c_n))
+    loss = sum((t * torch.randn(t.shape, dtype=t.dtype, generator=gen).to(t.device)).sum() for t in (out, h_n, c_n))
     loss.backward()
     result = {"output": out, "h_n": h_n, "c_n": c_n, "grad_input": x.grad}
     if case.hx_given:
