@@ -72,9 +72,10 @@ def test_cuda(benchmark: BenchmarkFixture, workload: str, mode: str, variant: Va
     w = WORKLOADS[workload]
     device = torch.device("cuda", 0)
     wrapper = cuda_graphed if variant.impl == "fast+graphs" else None
-    torch.cuda.reset_peak_memory_stats(device)
     with backend_flags("cuda", variant.flags):
         timed = SyncedStep(make_step(w, variant.impl, mode, device, model_wrapper=wrapper))
+        # after the first allocation: before it the device has no allocator to reset ("Invalid device argument")
+        torch.cuda.reset_peak_memory_stats(device)
         benchmark.pedantic(timed, setup=timed.reset, rounds=ROUNDS, warmup_rounds=WARMUP)
     benchmark.extra_info.update(
         device="cuda",

@@ -48,9 +48,13 @@ TOLERANCES: dict[tuple[str, torch.dtype], Tolerance] = {
         "oneDNN has no double LSTM kernel, so double falls back to the native path",
     ),
     ("cudnn", torch.float32): Tolerance(
-        5e-5,
-        5e-5,
-        "cuDNN and cuBLAS pick their own GEMM blockings and fused kernels: several ulps per step",
+        1e-4,
+        3e-4,
+        "cuDNN fuses the gate arithmetic and sums each gradient over every step and sequence in its own "
+        "order and blocking; measured on an H200 (cuDNN 9.19, torch 2.11): outputs within 5e-6, parameter "
+        "gradients up to 1.6e-4 apart after training steps, so the absolute part scales with the tensor's "
+        "largest magnitude",
+        relative_to_largest=True,
     ),
     ("cudnn", torch.float64): Tolerance(1e-10, 1e-10, "double GEMMs on the GPU re-associate as on the CPU"),
     ("tf32", torch.float32): Tolerance(
