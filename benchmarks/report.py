@@ -188,12 +188,20 @@ def targets_section(timings: Timings, memory: list[dict] | None, harness: dict |
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bench", type=Path, required=True, help="pytest-benchmark --benchmark-json output")
+    parser.add_argument(
+        "--bench", type=Path, nargs="+", required=True,
+        help="pytest-benchmark --benchmark-json outputs (CPU and CUDA runs may come from different machines)",
+    )  # fmt: skip
     parser.add_argument("--memory", type=Path, help="memory.py --out output")
     parser.add_argument("--harness", type=Path, help="harness_time.py --out output")
+    parser.add_argument("--cuda-session", type=Path, help="what ran on the GPU machine: tests, checks (JSON)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    bench = json.loads(args.bench.read_text())
+    runs = [json.loads(path.read_text()) for path in args.bench]
+    bench = {
+        "datetime": ", ".join(r["datetime"] for r in runs),
+        "benchmarks": [b for r in runs for b in r["benchmarks"]],
+    }
     timings, infos = load_timings(bench)
     memory = json.loads(args.memory.read_text()) if args.memory else None
     harness = json.loads(args.harness.read_text()) if args.harness else None
@@ -249,8 +257,22 @@ def main() -> int:
         "",
     ]
     if any(k[0] == "cuda" for k in timings):
-        gpus = sorted({i["gpu"] for i in infos if i["device"] == "cuda"})
-        lines += [f"## CUDA timings ({', '.join(gpus)})", "", *timing_section(timings, "cuda", "default"), ""]
+        cuda_infos = [i for i in infos if i["device"] == "cuda"]
+        gpus = sorted({i["gpu"] for i in cuda_infos})
+        software = sorted({f"torch {i['torch']}, cuDNN {i['cudnn']}" for i in cuda_infos if "torch" in i})
+        lines += [
+            f"## CUDA timings ({', '.join(gpus)})",
+            "",
+            (
+                f"{'; '.join(software) or 'torch and cuDNN versions not recorded in this JSON'}. Every call ends "
+                "with `torch.cuda.synchronize()`; TF32 off (`fp32_precision = 'ieee'` for matmuls and cuDNN RNNs). "
+                "`native` = cuDNN off (ATen's CUDA kernels), `default` = cuDNN on. fast+graphs = FastLSTM replayed "
+                "as CUDA graphs. The CUDA run may come from another machine and torch build than the CPU run."
+            ),
+            "",
+            *timing_section(timings, "cuda", "default"),
+            "",
+        ]
     else:
         lines += [
             "## CUDA timings",
@@ -259,6 +281,21 @@ def main() -> int:
                 "Not run: no GPU in the session that produced this file. `benchmarks/test_bench_cuda.py` "
                 "(marked `cuda`) skips with a reason without one; `nox -s bench` on a GPU machine runs it."
             ),
+            "",
+        ]
+    if args.cuda_session:
+        cuda = json.loads(args.cuda_session.read_text())
+        lines += [
+            "## The GPU session (tests and certificate on CUDA)",
+            "",
+            f"{cuda['gpu']}; {cuda['software']}; {cuda['date']}.",
+            "",
+            *table(
+                ["command", "wall s", "result"],
+                [[f"`{r['command']}`", r["seconds"], r["result"]] for r in cuda["runs"]],
+            ),
+            "",
+            f"TF32 check: {cuda['tf32_check']}.",
             "",
         ]
     if memory:

@@ -80,6 +80,8 @@ def test_cuda(benchmark: BenchmarkFixture, workload: str, mode: str, variant: Va
     benchmark.extra_info.update(
         device="cuda",
         gpu=torch.cuda.get_device_name(device),
+        torch=torch.__version__,
+        cudnn=torch.backends.cudnn.version(),
         workload=workload,
         mode=mode,
         impl=variant.impl,
