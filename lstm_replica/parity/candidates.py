@@ -112,6 +112,17 @@ def _parameter_names(factory: object) -> set[str]:
     return names
 
 
+def accepted_keywords(factory: object) -> set[str] | None:
+    """The keyword arguments ``factory`` takes; None when it takes any (``**kwargs`` it passes to nn.LSTM)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
+        return None
+    return set(signature.parameters)
+
+
 def describe(factory: object) -> str:
     return f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', repr(factory))}"
 

@@ -27,7 +27,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 from lstm_replica.cell import Hidden
 from lstm_replica.layers import CellRecurrence
 from lstm_replica.lstm import LSTM
-from lstm_replica.parity.candidates import CheckError, WeightAdapter, describe, load_weights
+from lstm_replica.parity.candidates import CheckError, WeightAdapter, accepted_keywords, describe, load_weights
 from lstm_replica.parity.configs import Config
 from lstm_replica.parity.parammap import ParamMap, Unit, discover, trainable
 from lstm_replica.parity.regimes import stress_sequence, stress_state
@@ -155,7 +155,34 @@ def make_inputs(
     return Inputs(x, lengths, h0, c0, grad_output, grad_h, grad_c)
 
 
+# nn.LSTM's keyword arguments at their defaults: a candidate that does not take one is built without it
+DEFAULTS = {"bias": True, "batch_first": False, "dropout": 0.0, "bidirectional": False, "proj_size": 0}
+# the feature a non-default value of a keyword argument needs (see configs.FEATURES)
+FEATURE_OF = {
+    "bias": "no_bias",
+    "batch_first": "batch_first",
+    "dropout": "dropout",
+    "bidirectional": "bidirectional",
+    "proj_size": "proj_size",
+    "num_layers": "multi_layer",
+}
+
+
+class Refused(CheckError):
+    """The candidate cannot be built with a feature: it does not take the keyword, or it raised
+    NotImplementedError / ValueError for it. ``feature`` names it (configs.FEATURES)."""
+
+    def __init__(self, message: str, feature: str | None) -> None:
+        super().__init__(message)
+        self.feature = feature
+
+
+class CandidateRaised(CheckError):
+    """The candidate raised where nn.LSTM does not (building, or a call on valid input): a difference."""
+
+
 def _construct(factory: Callable[..., nn.Module], kwargs: dict[str, object]) -> nn.Module:
+    """The reference built with ``kwargs`` (nn.LSTM / nn.LSTMCell: any failure is the harness's)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # nn.LSTM's dropout / num_layers advisory
@@ -166,6 +193,39 @@ def _construct(factory: Callable[..., nn.Module], kwargs: dict[str, object]) -> 
         raise CheckError(msg) from exc
 
 
+def construct_candidate(factory: Callable[..., nn.Module], kwargs: dict[str, object]) -> nn.Module:
+    """The candidate built with the keyword arguments it takes, then moved with ``.to(device, dtype)``.
+
+    A keyword it does not take is left out when nn.LSTM's default is asked for (and device / dtype are
+    applied by ``.to``); a non-default value it cannot take raises :class:`Refused` naming the feature, as
+    does a NotImplementedError or ValueError from the constructor. Anything else it raises is a
+    :class:`CandidateRaised`.
+    """
+    accepted = accepted_keywords(factory)
+    given = dict(kwargs) if accepted is None else {k: v for k, v in kwargs.items() if k in accepted}
+    for key in sorted(set(kwargs) - set(given) - {"device", "dtype"}):
+        if (key in DEFAULTS and kwargs[key] == DEFAULTS[key]) or (key == "num_layers" and kwargs[key] == 1):
+            continue
+        msg = f"Expected {describe(factory)} to take {key}={kwargs[key]!r}, got no such keyword argument"
+        raise Refused(msg, FEATURE_OF.get(key))
+    args = ", ".join(f"{k}={v}" for k, v in given.items())
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            module = factory(**given)
+    except (NotImplementedError, ValueError) as exc:
+        msg = f"{describe(factory)}({args}) refused: {type(exc).__name__}: {exc}"
+        raise Refused(msg, None) from exc
+    except (Exception, SystemExit) as exc:
+        msg = f"Expected {describe(factory)}({args}) to construct, got {type(exc).__name__}: {exc}"
+        raise CandidateRaised(msg) from exc
+    if not isinstance(module, nn.Module):
+        msg = f"Expected {describe(factory)}(...) to return an nn.Module, got {type(module).__name__}"
+        raise CheckError(msg)
+    moves = {k: kwargs[k] for k in ("device", "dtype") if k in kwargs and k not in given}
+    return module.to(**moves) if moves else module
+
+
 def _seeded_build(seed: int, build: Callable[[], object]) -> object:
     """``build()`` with torch's generator seeded: candidate and reference draw their weights from the same state."""
     with torch.random.fork_rng(devices=[]):
@@ -173,7 +233,7 @@ def _seeded_build(seed: int, build: Callable[[], object]) -> object:
         return build()
 
 
-def _units(config: Config) -> list[tuple[str, dict[str, object]]]:
+def cell_units(config: Config) -> list[tuple[str, dict[str, object]]]:
     """Cell candidates: one cell per layer and direction, named as nn.LSTM's suffixes, with its constructor kwargs."""
     units = []
     for layer in range(config.num_layers):
@@ -216,14 +276,16 @@ def build_pair(candidate: Candidate, config: Config, device: str, seed: int, res
     eval mode; with dropout 0 both modes compute the same function).
     """
     factory_kwargs = {"device": device, "dtype": config.torch_dtype}
-    specs = [("", config.module_kwargs())] if candidate.kind == "module" else _units(config)
+    specs = [("", config.module_kwargs())] if candidate.kind == "module" else cell_units(config)
     ref_factory: Callable[..., nn.Module] = nn.LSTM if candidate.kind == "module" else nn.LSTMCell
 
     def build(factory: Callable[..., nn.Module]) -> list[nn.Module]:
         return [_construct(factory, {**kwargs, **factory_kwargs}) for _, kwargs in specs]
 
     refs = _seeded_build(seed, lambda: build(ref_factory))
-    cands = _seeded_build(seed, lambda: build(candidate.factory))
+    cands = _seeded_build(
+        seed, lambda: [construct_candidate(candidate.factory, {**k, **factory_kwargs}) for _, k in specs]
+    )
     units = [Unit(prefix, c, r) for (prefix, _), c, r in zip(specs, cands, refs, strict=True)]
     unit_kwargs = dict(specs)
 
@@ -232,7 +294,7 @@ def build_pair(candidate: Candidate, config: Config, device: str, seed: int, res
 
     def twin(unit: Unit) -> tuple[nn.Module, nn.Module]:
         twin_args = {**unit_kwargs[unit.prefix], "device": "cpu", "dtype": torch.float64}
-        return _construct(candidate.factory, twin_args), _construct(ref_factory, twin_args)
+        return construct_candidate(candidate.factory, twin_args), _construct(ref_factory, twin_args)
 
     with torch.random.fork_rng(devices=[]):
         pmap = discover(units, load, twin)

@@ -50,6 +50,7 @@ class Report:
     stopped: str = ""  # why the run stopped early: "after the time-out" or "after the first difference (--fail-fast)"
     unsupported: list[str] = field(default_factory=list)  # features the candidate declared it lacks
     not_compared: dict[str, str] = field(default_factory=dict)  # feature -> why this backend cannot compare it
+    why_unsupported: dict[str, str] = field(default_factory=dict)  # feature -> why, where the harness found out
     quick: bool = False  # a quick screen, not a certificate
     matrix: str = "default"  # "default" | "thorough" | "quick"
 
@@ -89,6 +90,8 @@ class Report:
         scope = f"; not supported by the candidate: {', '.join(self.unsupported)}" if self.unsupported else ""
         if self.not_compared:
             scope += f"; not compared on this backend: {', '.join(self.not_compared)} (see the notes)"
+        if any(key.startswith(FOLDED_PROBE) for r in self.checked for key in r.skipped):
+            scope += "; not compared: initial and trained bias values (one bias per gate, b_ih + b_hh folded)"
         if self.quick:
             found = "bitwise identical" if self.bitwise else "within the stated tolerances (not bitwise)"
             return (
@@ -130,6 +133,9 @@ class Report:
                 for k, v in self.tolerances.items()
             ]
         lines += [f"  not compared on this backend: {feature}: {why}" for feature, why in self.not_compared.items()]
+        lines += [
+            f"  not supported by the candidate: {feature}: {why}" for feature, why in self.why_unsupported.items()
+        ]
         if self.kind == "cell":
             lines.append(
                 "  whole sequences: the cell and nn.LSTMCell each driven by the replica's layer machinery, "
@@ -148,6 +154,7 @@ class Report:
         return "\n".join(lines)
 
 
+FOLDED_PROBE = "initial and trained bias values"  # skipped where the candidate folds b_ih + b_hh into one bias
 MEANINGFUL_ULPS = 1e6  # beyond this the values are simply far apart (or on both sides of zero): ulps say nothing
 
 

@@ -49,19 +49,26 @@ from lstm_replica.parity.configs import Config, check_features, dtype_restrictio
 from lstm_replica.parity.deadline import TimedOut, deadline
 from lstm_replica.parity.execution import (
     Candidate,
+    CandidateRaised,
     Inputs,
     Outcome,
     Pair,
+    Refused,
     Side,
     WrongResult,
     build_pair,
+    cell_units,
+    construct_candidate,
     make_inputs,
     run,
 )
+from lstm_replica.parity.layouts import LAYOUTS, CandidateDiffers, layout_adapter
+from lstm_replica.parity.layouts import UNSUPPORTED as LAYOUT_UNSUPPORTED
 from lstm_replica.parity.locate import locate, probe_gate, time_major
 from lstm_replica.parity.progress import Progress
-from lstm_replica.parity.report import ConfigResult, Report
+from lstm_replica.parity.report import FOLDED_PROBE, ConfigResult, Report
 from lstm_replica.parity.session import (
+    FOLDED,
     ProbeLog,
     Probing,
     bad_input,
@@ -133,8 +140,15 @@ def check(
         backends.validate(setup)
         factory = load(candidate) if isinstance(candidate, str) else candidate
         kind = kind_of(factory)
-        spec = Candidate(factory, kind, load_adapter(weights))
-        declared = check_features(unsupported)
+        report.why_unsupported |= refused_features(factory, kind, declared=check_features(unsupported))
+        layout = weights if isinstance(weights, str) and weights in LAYOUTS else None
+        spec = Candidate(factory, kind, layout_adapter(layout) if layout else load_adapter(weights))
+        declared = check_features(unsupported) | frozenset(report.why_unsupported)
+        if layout:
+            report.why_unsupported |= dict.fromkeys(
+                sorted(LAYOUT_UNSUPPORTED - declared), f"the {layout} layout has none"
+            )
+            declared |= LAYOUT_UNSUPPORTED
         excluded = backends.not_compared(setup)
         restricted = declared | dtype_restriction(dtypes) | frozenset(excluded)
         yours = Config(**config) if isinstance(config, dict) else config
@@ -174,6 +188,42 @@ def check(
     return report
 
 
+def refused_features(factory: object, kind: str, declared: frozenset[str]) -> dict[str, str]:
+    """Features the candidate refuses when built for them (see :func:`construct_candidate`), with its words.
+
+    Each feature is tried alone on a small CPU configuration; what the caller already declared is not tried.
+    """
+    base = Config(input_size=3, hidden_size=4)
+    trials = {
+        "float64": base,
+        "float32": replace(base, dtype="float32"),
+        "float16": replace(base, dtype="float16"),
+        "bfloat16": replace(base, dtype="bfloat16"),
+        "no_bias": replace(base, bias=False),
+    }
+    if kind == "module":
+        trials |= {
+            "multi_layer": replace(base, num_layers=2),
+            "bidirectional": replace(base, bidirectional=True),
+            "proj_size": replace(base, proj_size=2),
+            "batch_first": replace(base, batch_first=True),
+            "dropout": replace(base, num_layers=2, dropout=0.25),
+        }
+    refused = {}
+    for feature, config in trials.items():
+        if feature in declared:
+            continue
+        kwargs = config.module_kwargs() if kind == "module" else cell_units(config)[0][1]
+        try:
+            with torch.random.fork_rng(devices=[]):
+                construct_candidate(factory, {**kwargs, "device": "cpu", "dtype": config.torch_dtype})
+        except Refused as exc:
+            refused[feature] = str(exc)
+        except (Exception, SystemExit):  # noqa: BLE001, S110 - other failures show in the configurations themselves
+            pass
+    return refused
+
+
 @contextmanager
 def _seeded(seed: int, device: str) -> Iterator[None]:
     """torch's global generator forked and seeded for one configuration; the caller's state comes back after."""
@@ -199,6 +249,12 @@ def _guarded(
     try:
         with backends.flags(setup), _seeded(config_seed(seed, config), setup.device):
             return _check_config(spec, config, setup, tolerance, config_seed(seed, config), unsupported)
+    except CandidateDiffers as exc:
+        return ConfigResult(config.to_dict(), "different", str(exc))
+    except (CandidateRaised, Refused) as exc:
+        # its features were accepted (or not refused): a raise on a supported configuration is a difference
+        report.traceback = report.traceback or traceback.format_exc()
+        return ConfigResult(config.to_dict(), "different", f"{exc}; nn.LSTM does not raise here")
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - the candidate may raise anything: "could not check"
         report.traceback = report.traceback or traceback.format_exc()
         reason = str(exc) if isinstance(exc, CheckError) else f"{type(exc).__name__}: {exc}"
@@ -222,7 +278,7 @@ def _check_config(
         return ConfigResult(config.to_dict(), "different", str(exc))
     except Exception as exc:
         if plain is None or plain.inputs_unmodified:
-            raise
+            raise CandidateRaised(str(exc)) from exc
         reason = f"inputs modified in place (then {exc})"
         return ConfigResult(config.to_dict(), "different", reason, checks={"inputs unmodified": False})
     differences = [compare(name, first.tensors.get(name), ref.tensors[name], row) for name in ref.tensors]
@@ -233,6 +289,8 @@ def _check_config(
     log.keep("", plain)
     log.keep("", first)
     log.differences += initial_weights(pair, config, tolerance, row)
+    if pair.pmap.folded:
+        log.skipped[f"{FOLDED_PROBE} ({', '.join(pair.pmap.folded)})"] = FOLDED
     ctx = Probing(pair, config, setup.device, row, generator, tolerance)
     later_calls(ctx, ref, log)
     module_protocol(ctx, log)

@@ -104,23 +104,37 @@ class ProbeLog:
 
 
 def initial_weights(pair: Pair, config: Config, tolerance: bool, row: Tolerance) -> list[Difference]:
-    """The candidate's own initial weights against nn.LSTM's for the same seed.
+    """The candidate's own initial weights against nn.LSTM's for the same seed (see :func:`judge_draws`)."""
+    return judge_draws(pair.initial, pair.reference_initial, pair, config, tolerance, row, "initial weights")
+
+
+def judge_draws(
+    own: dict[str, Tensor | None],
+    theirs: dict[str, Tensor],
+    pair: Pair,
+    config: Config,
+    tolerance: bool,
+    row: Tolerance,
+    probe: str,
+) -> list[Difference]:
+    """Weights the candidate drew (``own``, in nn.LSTM's names) against nn.LSTM's draws under the same seed.
 
     Under ``--tolerance``, weights that are not bitwise nn.LSTM's must pass the Kolmogorov-Smirnov test against
     nn.LSTM's distribution in every gate block of every parameter (a forget-gate bias of 1 is one block), at
-    KS_ALPHA divided by the number of blocks tested (Bonferroni).
+    KS_ALPHA divided by the number of blocks tested (Bonferroni). Folded biases are not judged (see FOLDED).
     """
-    found = [
-        compare(n, pair.initial.get(n), t, row, probe="initial weights") for n, t in pair.reference_initial.items()
-    ]
+    folded = set(pair.pmap.folded)
+    found = [compare(n, own.get(n), t, row, probe=probe) for n, t in theirs.items() if n not in folded]
     if not tolerance or all(d.bitwise for d in found):
         return [replace(d, within_tolerance=d.bitwise) for d in found]
     bound = 1 / config.hidden_size**0.5
     blocks = {
         (name, gate): block
-        for name, own in pair.initial.items()
-        if own is not None
-        for gate, block in zip("ifgo", own.detach().cpu().chunk(4, 0) if own.size(0) % 4 == 0 else [own], strict=False)
+        for name, drawn in own.items()
+        if drawn is not None and name not in folded
+        for gate, block in zip(
+            "ifgo", drawn.detach().cpu().chunk(4, 0) if drawn.size(0) % 4 == 0 else [drawn], strict=False
+        )
     }
     alpha = KS_ALPHA / max(1, len(blocks))
     tests = {key: ks_pvalue(block, bound) for key, block in blocks.items()}
@@ -349,6 +363,8 @@ def _state(side: Side, optimiser: torch.optim.Optimizer, pmap: object) -> dict[s
         state = {n: optimiser.state[p].get(key) for n, p in side.parameters.items()}
         mapped = state if pmap is None else pmap.to_reference(state)
         found |= {f"{key} {n}": t for n, t in mapped.items()}
+    if pmap is not None:  # a folded bias is not nn.LSTM's pair of biases after a step (see FOLDED)
+        found = {k: t for k, t in found.items() if k.rpartition(" ")[2] not in pmap.folded}
     return found
 
 
@@ -361,8 +377,16 @@ def _resync(pair: Pair, optimisers: list[torch.optim.Optimizer]) -> None:
     for key in keys:
         mine = {n: optimisers[0].state[p][key] for n, p in cand.items() if key in optimisers[0].state[p]}
         theirs = {n: ref_state[p][key] for n, p in ref.items()}
-        for name, value in pair.pmap.from_reference(theirs, mine).items():
+        for name, value in pair.pmap.from_reference(theirs, mine, fold="first").items():
             optimisers[0].state[cand[name]][key] = value
+
+
+FOLDED = (
+    "one bias per gate holds nn.LSTM's b_ih + b_hh (folded): forward and every gradient are compared, "
+    "but its initial value is a sum of two of nn.LSTM's draws, and an optimiser step (weight decay, momentum) "
+    "moves nn.LSTM's two biases each, so their sum twice as far as the one: values and optimiser state of "
+    "these biases are not compared"
+)
 
 
 def training(ctx: Probing, log: ProbeLog) -> None:
@@ -401,7 +425,9 @@ def training(ctx: Probing, log: ProbeLog) -> None:
                 log.differences += [compare(n, cand.get(n), t, row, probe) for n, t in ref.items()]
                 after_c, after_r = _state(sides[0], optimisers[0], pair.pmap), _state(sides[1], optimisers[1], None)
                 after = adam_row if kind == "adam" else row
-                log.differences += [compare(n, after_c.get(n), t, after, probe) for n, t in after_r.items()]
+                log.differences += [
+                    compare(n, after_c.get(n), t, after, probe) for n, t in after_r.items() if n in after_c
+                ]
                 if tolerance:
                     _resync(pair, optimisers)
             pair.train(False)
@@ -436,7 +462,7 @@ def module_protocol(ctx: Probing, log: ProbeLog) -> None:
                     _call_method(module.reset_parameters)
             mine = pair.pmap.to_reference({n: p.detach() for n, p in pair.candidate.parameters.items()})
             theirs = {n: p.detach() for n, p in pair.reference.parameters.items()}
-            log.differences += [compare(n, mine.get(n), t, row, probe) for n, t in theirs.items()]
+            log.differences += judge_draws(mine, theirs, pair, config, ctx.tolerance, row, probe)
     _restore(pair)
     probe = "frozen weights"
     inputs = make_inputs(config, ctx.device, ctx.generator)

@@ -1,0 +1,252 @@
+"""Ready-made ``--weights`` layouts: how hand-written LSTMs commonly store the four gates.
+
+``nn.LSTM`` keeps, per layer and direction, ``weight_ih (4H, H_in)``,
+``weight_hh (4H, H)`` and two biases ``(4H,)``, the gates stacked in the order
+i, f, g, o. A layout names another convention; the harness builds the adapter
+``fn(candidate, reference)`` from it, and learns the element map through it as
+for any adapter (so every gradient is still compared by nn.LSTM's names):
+
+========== ============================================================== =========================
+name       candidate parameters (per cell)                                 product
+========== ============================================================== =========================
+per-gate   one input and one recurrent matrix per gate, ``(H, H_in)`` and  ``W x`` (``nn.Linear``)
+           ``(H, H)``; one bias per gate, or two
+per-gate-t the same matrices as ``(H_in, H)`` and ``(H, H)``                ``x @ W`` (textbooks)
+concat     one matrix on ``[x, h]``: ``(4H, H_in + H)``; one or two biases  ``W [x; h]``
+concat-t   the same as ``(H_in + H, 4H)``                                   ``[x, h] @ W``
+x2h-h2h    two ``nn.Linear``: ``x2h (4H, H_in)`` and ``h2h (4H, H)``, each  ``x2h(x) + h2h(h)``
+           with its bias, or biases off
+========== ============================================================== =========================
+
+Which parameter is which is read from the leaf names (the part after the last
+dot), case-insensitive. Per-gate names carry the gate as their last letter:
+``i``, ``f``, ``g`` (also ``c``, ``z``, ``j``), ``o``; the side as ``W_x*`` /
+``W_i*`` / ``weight_ih_*`` / ``W_*`` (input) against ``W_h*`` /
+``weight_hh_*`` / ``U_*`` / ``R_*`` (recurrent); biases as ``b_*`` /
+``bias_*`` (``b_x*`` / ``b_h*`` or ``bias_ih_*`` / ``bias_hh_*`` for two).
+``x2h`` / ``i2h`` / ``ih`` and ``h2h`` / ``hh`` name the two layers of
+``x2h-h2h``. A module candidate's parameters are grouped by the submodule that
+owns them; the groups, in registration order, are nn.LSTM's layers (forward,
+then reverse). One bias per gate holds ``b_ih + b_hh``: the sum rounds, so
+such a cell can only be certified within tolerance, and an optimiser step
+moves nn.LSTM's two biases (their sum twice as far) where it moves the one.
+None of these layouts has a projection (``proj_size``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from lstm_replica.parity.candidates import CheckError, WeightAdapter
+
+GATES = "ifgo"
+GATE_ALIASES = {"i": "i", "f": "f", "g": "g", "c": "g", "z": "g", "j": "g", "o": "o"}
+LAYOUTS = ("per-gate", "per-gate-t", "concat", "concat-t", "x2h-h2h")
+UNSUPPORTED = frozenset({"proj_size"})  # no layout has a projection
+
+_INPUT_SIDE = re.compile(r"^(w_?x|w_?i|weight_?ih|w_ih|wx|w|kernel)_?([a-z])$")
+_HIDDEN_SIDE = re.compile(r"^(w_?h|weight_?hh|w_hh|wh|u|r|recurrent_?kernel)_?([a-z])$")
+_ONE_BIAS = re.compile(r"^(b|bias)_?([a-z])$")
+_INPUT_BIAS = re.compile(r"^(b_?x|b_?i|bias_?ih|b_ih)_?([a-z])$")
+_HIDDEN_BIAS = re.compile(r"^(b_?h|bias_?hh|b_hh)_?([a-z])$")
+
+
+class CandidateDiffers(CheckError):
+    """The candidate's parameters contradict its configuration (a bias kept under bias=False): a difference."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """nn.LSTM's tensors for one layer and direction (a reference cell)."""
+
+    weight_ih: Tensor  # (4H, H_in)
+    weight_hh: Tensor  # (4H, H)
+    bias_ih: Tensor | None  # (4H,)
+    bias_hh: Tensor | None
+
+
+def layout_adapter(name: str) -> WeightAdapter:
+    """The adapter ``fn(candidate, reference)`` for a named layout."""
+    fill = {
+        "per-gate": lambda p, c: _per_gate(p, c, transposed=False),
+        "per-gate-t": lambda p, c: _per_gate(p, c, transposed=True),
+        "concat": lambda p, c: _concat(p, c, transposed=False),
+        "concat-t": lambda p, c: _concat(p, c, transposed=True),
+        "x2h-h2h": _x2h_h2h,
+    }.get(name)
+    if fill is None:
+        msg = f"Expected --weights to be module:fn or a layout from {', '.join(LAYOUTS)}, got {name!r}"
+        raise CheckError(msg)
+
+    def adapter(candidate: nn.Module, reference: nn.Module) -> None:
+        cells = _reference_cells(reference)
+        groups = _groups(candidate, depth=2 if name == "x2h-h2h" else 1)
+        if len(groups) != len(cells):
+            msg = (
+                f"Expected the candidate's parameters in {len(cells)} group(s) for --weights {name} "
+                f"(one per layer and direction, by owning submodule), got {len(groups)}: {', '.join(groups) or 'none'}"
+            )
+            raise CheckError(msg)
+        with torch.no_grad():
+            for (prefix, params), cell in zip(groups.items(), cells, strict=True):
+                try:
+                    fill(params, cell)
+                except CheckError as exc:
+                    msg = f"{exc} (in {prefix.rstrip('.')})" if prefix else str(exc)
+                    raise type(exc)(msg) from exc
+
+    adapter.__qualname__ = f"layout {name}"
+    return adapter
+
+
+def _reference_cells(reference: nn.Module) -> list[Cell]:
+    if getattr(reference, "proj_size", 0):
+        msg = "Expected no projection (proj_size 0) with a named --weights layout, got proj_size > 0"
+        raise CheckError(msg)
+    if isinstance(reference, nn.LSTMCell):
+        return [Cell(reference.weight_ih, reference.weight_hh, reference.bias_ih, reference.bias_hh)]
+    cells = []
+    for layer in range(reference.num_layers):
+        for suffix in ("", "_reverse")[: 2 if reference.bidirectional else 1]:
+            names = [f"{kind}_l{layer}{suffix}" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            cells.append(Cell(*(getattr(reference, n, None) for n in names)))
+    return cells
+
+
+def _groups(candidate: nn.Module, depth: int) -> dict[str, dict[str, nn.Parameter]]:
+    """Parameters grouped by owning submodule, in registration order: ``prefix -> {leaf: parameter}``.
+
+    ``depth``: how many trailing name parts make the leaf (2 for ``x2h.weight``).
+    """
+    groups: dict[str, dict[str, nn.Parameter]] = {}
+    for full, p in candidate.named_parameters():
+        parts = full.split(".")
+        prefix, leaf = ".".join(parts[:-depth]), ".".join(parts[-depth:])
+        groups.setdefault(prefix + "." if prefix else "", {})[leaf] = p
+    return groups
+
+
+def _gate_slice(tensor: Tensor, gate: str) -> Tensor:
+    hidden = tensor.shape[0] // 4
+    k = GATES.index(gate)
+    return tensor[k * hidden : (k + 1) * hidden]
+
+
+def _put(target: nn.Parameter, value: Tensor, leaf: str) -> None:
+    if target.shape != value.shape:
+        msg = f"Expected {leaf} of shape {tuple(value.shape)}, got {tuple(target.shape)}"
+        raise CheckError(msg)
+    target.copy_(value)
+
+
+def _per_gate(params: dict[str, nn.Parameter], cell: Cell, transposed: bool) -> None:
+    found: dict[tuple[str, str], tuple[nn.Parameter, str]] = {}
+    for leaf, p in params.items():
+        key = leaf.lower()
+        for role, pattern in (
+            ("ih", _INPUT_SIDE),
+            ("hh", _HIDDEN_SIDE),
+            ("b_ih", _INPUT_BIAS),
+            ("b_hh", _HIDDEN_BIAS),
+            ("b", _ONE_BIAS),
+        ):
+            match = pattern.match(key)
+            if match and match.group(2) in GATE_ALIASES and (role.startswith("b") == (p.dim() == 1)):
+                found[role, GATE_ALIASES[match.group(2)]] = (p, leaf)
+                break
+        else:
+            msg = f"Expected per-gate parameter names (W_xi, W_hi, b_i, ... or weight_ih_i, ...), got {leaf}"
+            raise CheckError(msg)
+    for role in ("ih", "hh"):
+        missing = [g for g in GATES if (role, g) not in found]
+        if missing:
+            side = "input" if role == "ih" else "recurrent"
+            msg = f"Expected a {side} matrix for every gate i, f, g, o, got none for {', '.join(missing)}"
+            raise CheckError(msg)
+    for gate in GATES:
+        for role, full in (("ih", cell.weight_ih), ("hh", cell.weight_hh)):
+            p, leaf = found[role, gate]
+            block = _gate_slice(full, gate)  # (H, H_in) or (H, H)
+            _put(p, block.t() if transposed else block, leaf)
+    _fill_biases(found, cell, per_gate=True)
+
+
+def _fill_biases(found: dict[tuple[str, str], tuple[nn.Parameter, str]], cell: Cell, per_gate: bool) -> None:
+    keys = list(GATES) if per_gate else ["all"]
+    roles = {role for role, _ in found if role.startswith("b")}
+    if cell.bias_ih is None or cell.bias_hh is None:
+        if roles:
+            leaves = ", ".join(leaf for (role, _), (_, leaf) in found.items() if role.startswith("b"))
+            msg = f"Expected no bias parameters under bias=False, got {leaves}"
+            raise CandidateDiffers(msg)
+        return
+    if not roles:
+        msg = "Expected a bias (nn.LSTM has bias=True here), got none"
+        raise CheckError(msg)
+    for key in keys:
+        ih = cell.bias_ih if key == "all" else _gate_slice(cell.bias_ih, key)
+        hh = cell.bias_hh if key == "all" else _gate_slice(cell.bias_hh, key)
+        if ("b", key) in found:
+            p, leaf = found["b", key]
+            _put(p, ih + hh, leaf)  # one bias holds the sum: it rounds
+        elif ("b_ih", key) in found and ("b_hh", key) in found:
+            for role, value in (("b_ih", ih), ("b_hh", hh)):
+                p, leaf = found[role, key]
+                _put(p, value, leaf)
+        else:
+            msg = f"Expected one bias or an input and a recurrent bias for gate {key}, got neither"
+            raise CheckError(msg)
+
+
+def _concat(params: dict[str, nn.Parameter], cell: Cell, transposed: bool) -> None:
+    matrices = {leaf: p for leaf, p in params.items() if p.dim() == 2}
+    vectors = {leaf: p for leaf, p in params.items() if p.dim() == 1}
+    if len(matrices) != 1:
+        msg = f"Expected one matrix on [x, h] for --weights concat, got {', '.join(matrices) or 'none'}"
+        raise CheckError(msg)
+    ((leaf, p),) = matrices.items()
+    whole = torch.cat([cell.weight_ih, cell.weight_hh], 1)  # (4H, H_in + H)
+    _put(p, whole.t() if transposed else whole, leaf)
+    _fill_biases(_bias_roles(vectors), cell, per_gate=False)
+
+
+def _bias_roles(vectors: dict[str, nn.Parameter]) -> dict[tuple[str, str], tuple[nn.Parameter, str]]:
+    """Whole-4H biases: one (any name) or two told apart by ih / x versus hh / h in the name."""
+    if len(vectors) == 1:
+        ((leaf, p),) = vectors.items()
+        return {("b", "all"): (p, leaf)}
+    found = {}
+    for leaf, p in vectors.items():
+        key = leaf.lower()
+        role = "b_hh" if re.search(r"hh|h2h|_h$|^bh|recurrent", key) else "b_ih"
+        found[role, "all"] = (p, leaf)
+    if len(found) != len(vectors) or len(vectors) > 2:
+        msg = f"Expected one bias or an input and a recurrent bias (ih / hh in the names), got {', '.join(vectors)}"
+        raise CheckError(msg)
+    return found
+
+
+_X2H = re.compile(r"^(x2h|i2h|ih|input|x)\.(weight|bias)$")
+_H2H = re.compile(r"^(h2h|hh|hidden|h)\.(weight|bias)$")
+
+
+def _x2h_h2h(params: dict[str, nn.Parameter], cell: Cell) -> None:
+    found: dict[tuple[str, str], tuple[nn.Parameter, str]] = {}
+    for leaf, p in params.items():
+        x, h = _X2H.match(leaf.lower()), _H2H.match(leaf.lower())
+        match, side = (x, "ih") if x else (h, "hh")
+        if match is None:
+            msg = f"Expected the parameters of two nn.Linear named x2h (or i2h) and h2h, got {leaf}"
+            raise CheckError(msg)
+        found[(side if match.group(2) == "weight" else f"b_{side}"), "all"] = (p, leaf)
+    for side, full in (("ih", cell.weight_ih), ("hh", cell.weight_hh)):
+        if (side, "all") not in found:
+            msg = f"Expected an nn.Linear {'x2h' if side == 'ih' else 'h2h'}, got {', '.join(params) or 'none'}"
+            raise CheckError(msg)
+        p, leaf = found[side, "all"]
+        _put(p, full, leaf)
+    _fill_biases(found, cell, per_gate=False)
