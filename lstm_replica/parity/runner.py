@@ -40,6 +40,7 @@ from functools import partial
 
 import torch
 from torch import Tensor
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstm_replica.parity import backends
 from lstm_replica.parity.backends import Backend
@@ -220,6 +221,34 @@ def refused_features(factory: object, kind: str, declared: frozenset[str]) -> di
         except Refused as exc:
             refused[feature] = str(exc)
         except (Exception, SystemExit):  # noqa: BLE001, S110 - other failures show in the configurations themselves
+            pass
+    if kind == "module":
+        refused |= _refused_inputs(factory, base, declared)
+    return refused
+
+
+def _refused_inputs(factory: object, base: Config, declared: frozenset[str]) -> dict[str, str]:
+    """Packed and unbatched input refused by the forward with NotImplementedError or ValueError."""
+    try:
+        with torch.random.fork_rng(devices=[]):
+            module = construct_candidate(factory, {**base.module_kwargs(), "device": "cpu", "dtype": torch.float64})
+    except (Exception, SystemExit):  # noqa: BLE001 - the configurations will show it
+        return {}
+    x = torch.zeros(2, 2, base.input_size, dtype=torch.float64)  # (L, N, H_in)
+    inputs = {
+        "unbatched": x[:, 0],  # (L, H_in)
+        "packed": pack_padded_sequence(x, torch.tensor([2, 1]), enforce_sorted=False),
+    }
+    refused = {}
+    for feature, fed in inputs.items():
+        if feature in declared:
+            continue
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                module(fed)
+        except (NotImplementedError, ValueError) as exc:
+            refused[feature] = f"the forward refused {feature} input: {type(exc).__name__}: {exc}"
+        except (Exception, SystemExit):  # noqa: BLE001, S110 - the configurations will show it
             pass
     return refused
 

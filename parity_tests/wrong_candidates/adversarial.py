@@ -331,6 +331,14 @@ class Peepholes(LSTM):
         factory = {"device": self.weight_ih_l0.device, "dtype": self.weight_ih_l0.dtype}
         self.peepholes = nn.Parameter(torch.zeros(len(self._all_weights), 3, self.hidden_size, **factory))
 
+    @classmethod
+    def from_torch(cls, module: nn.LSTM) -> Peepholes:
+        """nn.LSTM's weights, and zero peepholes (built on the meta device, they would hold garbage)."""
+        model = super().from_torch(module)
+        with torch.no_grad():
+            model.peepholes.zero_()
+        return model
+
     def forward(self, input: Tensor | PackedSequence, hx: Hidden | None = None):
         recs = [_PeepholeRecurrence(w, self.peepholes[i]) for i, w in enumerate(self.cell_weights())]
         return self.forward_with(recs, input, hx)
