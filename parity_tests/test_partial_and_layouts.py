@@ -205,3 +205,26 @@ def test_a_candidate_without_device_and_dtype_keywords_is_moved_and_a_missing_fe
     with pytest.raises(Refused, match="proj_size=2") as caught:
         construct_candidate(Plain, {"input_size": 3, "hidden_size": 4, "proj_size": 2})
     assert caught.value.feature == "proj_size"
+
+
+class SetsDefaultDtype(LSTM):
+    """A correct LSTM whose forward leaves torch's default dtype at float64 (a helper's side effect)."""
+
+    def forward(self, input: Tensor | PackedSequence, hx: tuple[Tensor, Tensor] | None = None) -> object:
+        torch.set_default_dtype(torch.float64)
+        return super().forward(input, hx)
+
+
+def test_a_global_state_change_shows_in_plain_use() -> None:
+    try:
+        SetsDefaultDtype(3, 4)(torch.randn(2, 1, 3))
+        assert torch.get_default_dtype() == torch.float64, "the forward changes the process's default dtype"
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def test_a_global_state_change_is_a_difference_and_is_undone() -> None:
+    report = check(SetsDefaultDtype, quick=True)
+    assert torch.get_default_dtype() == torch.float32, "the harness must put the default dtype back"
+    assert report.exit_status == 1, report.text()
+    assert "changed torch's global state: torch.get_default_dtype() was torch.float32" in report.verdict

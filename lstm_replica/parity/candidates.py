@@ -8,6 +8,7 @@ and ``hidden_size`` without it make a cell.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -21,6 +22,7 @@ from pathlib import Path
 from torch import nn
 
 WeightAdapter = Callable[[nn.Module, nn.Module], None]
+FILE_MODULE_PREFIX = "_lstm_parity_candidate_"  # a file target's private module name starts so
 
 
 class CheckError(Exception):
@@ -44,7 +46,10 @@ def load(target: str) -> object:
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            msg = f"Expected {module_part} to define {attr}, got no attribute {part!r}"
+            public = [name for name in dir(obj) if not name.startswith("_")]
+            close = difflib.get_close_matches(part, public, n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            msg = f"Expected {module_part} to define {attr}, got no attribute {part!r}{hint}"
             raise CheckError(msg)
         obj = getattr(obj, part)
     return obj
@@ -64,16 +69,25 @@ def _current_directory_importable() -> Iterator[None]:
 
 
 def _import_file(path: str) -> object:
+    """The file imported under a private name, its own folder on ``sys.path`` meanwhile (for its sibling imports)."""
     file = Path(path)
     if not file.is_file():
         msg = f"Expected a Python file at {path}, got none"
         raise CheckError(msg)
     digest = hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
-    name = f"_lstm_parity_candidate_{file.stem}_{digest}"  # two files of one name do not collide
+    name = f"{FILE_MODULE_PREFIX}{file.stem}_{digest}"  # two files of one name do not collide
     spec = importlib.util.spec_from_file_location(name, file)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    folder = str(file.resolve().parent)
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
     return module
 
 
@@ -124,7 +138,13 @@ def accepted_keywords(factory: object) -> set[str] | None:
 
 
 def describe(factory: object) -> str:
-    return f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', repr(factory))}"
+    """``module.Class``, or ``path/to/file.py:Class`` as typed for a file target."""
+    module_name = getattr(factory, "__module__", "?")
+    qualname = getattr(factory, "__qualname__", repr(factory))
+    module = sys.modules.get(module_name)
+    if module_name.startswith(FILE_MODULE_PREFIX) and getattr(module, "__file__", None):
+        return f"{os.path.relpath(module.__file__)}:{qualname}"
+    return f"{module_name}.{qualname}"
 
 
 def load_adapter(target: str | WeightAdapter | None) -> WeightAdapter | None:

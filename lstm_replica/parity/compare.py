@@ -10,7 +10,7 @@ difference's note.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -109,6 +109,16 @@ class Difference:
     probe: str = ""  # which call or step of the check ("" : the first call, default weights)
     mismatched: int = 0  # elements that are not bitwise equal
     elements: int = 0
+    worst_index: list[int] = field(default_factory=list)  # where the greatest absolute difference is
+    allowed: float = 0.0  # the tolerance there: atol (scaled where stated) + rtol * |reference|
+
+
+def _unravel(flat: int, shape: torch.Size) -> tuple[int, ...]:
+    index = []
+    for size in reversed(shape):
+        index.append(flat % size)
+        flat //= size
+    return tuple(reversed(index))
 
 
 def _ordered_bits(t: Tensor) -> Tensor:
@@ -173,7 +183,9 @@ def compare(
     if tolerance.relative_to_largest:
         finite = b.to(torch.float64).abs().nan_to_num(0.0, 0.0, 0.0)
         atol *= max(1.0, float(finite.max()))
-    within = (diff <= atol + tolerance.rtol * b.to(torch.float64).abs()) | ~differing(a, b)
+    bound = atol + tolerance.rtol * b.to(torch.float64).abs()
+    within = (diff <= bound) | ~differing(a, b)
+    worst = int(diff.flatten().argmax())
     return Difference(
         tensor,
         bitwise=not bool(differing(a, b).any()),  # NaN where the reference has NaN counts as equal
@@ -184,6 +196,8 @@ def compare(
         note=note,
         probe=probe,
         mismatched=int(differing(a, b).sum()),
+        worst_index=list(_unravel(worst, a.shape)),
+        allowed=float(bound.flatten()[worst]),
         elements=a.numel(),
     )
 

@@ -486,7 +486,7 @@ def _call(phase: str, fn: Callable, *args: object) -> object:
         raise
     except (Exception, SystemExit) as exc:
         msg = f"{phase} raised {type(exc).__name__}: {exc}"
-        raise CheckError(msg) from exc
+        raise CandidateRaised(msg) from exc
 
 
 def _unpack(result: object) -> tuple[Tensor | PackedSequence, Tensor, Tensor]:

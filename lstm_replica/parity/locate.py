@@ -47,7 +47,9 @@ class Location:
         ):
             if value is not None:
                 parts.append(f"{label} {value}")
-        parts.append(f"gate {self.gate}" if self.gate else "gate not isolable")
+        parts.append(
+            ("all gates" if self.gate == "all gates" else f"gate {self.gate}") if self.gate else "gate not isolable"
+        )
         return ", ".join(parts) + (f" ({self.note})" if self.note else "")
 
 
@@ -116,7 +118,8 @@ def _locate_parameter(name: str, a: Tensor, b: Tensor) -> Location:
     gate = None
     if re.search(r"(weight_ih|weight_hh|bias_ih|bias_hh)", name) and a.size(0) % 4 == 0:
         blocks = mask.reshape(4, -1).any(1)  # (4,) one per gate block of rows
-        gate = ",".join(g for g, hit in zip(GATES, blocks.tolist(), strict=True) if hit) if not blocks.all() else None
+        hits = [g for g, hit in zip(GATES, blocks.tolist(), strict=True) if hit]
+        gate = "all gates" if len(hits) == len(GATES) else ",".join(hits)
     return Location(name, None, layer, direction, None, gate)
 
 
@@ -149,7 +152,7 @@ def locate(
 def probe_gate(make_pair: Callable[[Config], Pair], config: Config, generator: torch.Generator) -> str | None:
     """Which gates a one-step probe shows different: each gate live in turn, the other three saturated to 1.
 
-    Returns the differing gates ("f", or "i,f") or None when all or none differ (not isolable).
+    Returns the differing gates ("f", or "i,f"), "all gates", or None when none differs in isolation.
     """
     probe = Config(batch=2, steps=1, input_size=config.input_size, hidden_size=config.hidden_size, dtype=config.dtype)
     pair = make_pair(probe)
@@ -175,4 +178,6 @@ def probe_gate(make_pair: Callable[[Config], Pair], config: Config, generator: t
             results = zip((cand_out, *cand_state), (ref_out, *ref_state), strict=True)
             hits.append(any(a.shape != b.shape or differing(a, b).any() for a, b in results))
     gates = [g for g, hit in zip(GATES, hits, strict=True) if hit]
-    return ",".join(gates) if 0 < len(gates) < 4 else None
+    if len(gates) == len(GATES):
+        return "all gates"
+    return ",".join(gates) or None

@@ -51,6 +51,7 @@ class Report:
     unsupported: list[str] = field(default_factory=list)  # features the candidate declared it lacks
     not_compared: dict[str, str] = field(default_factory=dict)  # feature -> why this backend cannot compare it
     why_unsupported: dict[str, str] = field(default_factory=dict)  # feature -> why, where the harness found out
+    diagnosis: str = ""  # rounding or defect, from a float64 rerun (see diagnose.py); "" when bitwise
     quick: bool = False  # a quick screen, not a certificate
     matrix: str = "default"  # "default" | "thorough" | "quick"
 
@@ -118,7 +119,7 @@ class Report:
         return f"{failed.reason} in configuration {failed.name}"
 
     def to_json(self) -> dict[str, object]:
-        data = asdict(self)
+        data = {"schema_version": SCHEMA_VERSION, **asdict(self)}
         data["verdict"] = self.verdict
         data["exit_status"] = self.exit_status
         return data
@@ -150,10 +151,14 @@ class Report:
             lines += _config_lines(result, verbose)
         if self.not_run:
             lines.append(f"not run {self.stopped} ({len(self.not_run)}): {', '.join(self.not_run)}")
-        lines += ["", LEGEND, "", f"VERDICT: {self.verdict}"]
+        lines += ["", LEGEND]
+        if self.diagnosis:
+            lines += ["", self.diagnosis]
+        lines += ["", f"VERDICT: {self.verdict}"]
         return "\n".join(lines)
 
 
+SCHEMA_VERSION = 2  # of --json: fields are only ever added; README.md, "The JSON report", lists them
 FOLDED_PROBE = "initial and trained bias values"  # skipped where the candidate folds b_ih + b_hh into one bias
 MEANINGFUL_ULPS = 1e6  # beyond this the values are simply far apart (or on both sides of zero): ulps say nothing
 
@@ -161,6 +166,10 @@ MEANINGFUL_ULPS = 1e6  # beyond this the values are simply far apart (or on both
 def _row(config: str, tensor: str, bitwise: str, d: Difference | None) -> str:
     ulps = f"{d.max_ulps:>8.3g}" if d and d.max_ulps <= MEANINGFUL_ULPS else f"{'-':>8}"
     numbers = f"{d.max_abs:>9.2g} {d.max_rel:>9.2g} {ulps}" if d else ""
+    if d and d.elements and not d.bitwise:
+        numbers += f"  {d.mismatched}/{d.elements} ({100 * d.mismatched / d.elements:.3g}%)"
+        if not d.within_tolerance and d.worst_index is not None and d.max_abs != float("inf"):
+            numbers += f", worst at {list(d.worst_index)}, allowed {d.allowed:.2g}"
     return f"{config:<60} {tensor:<24} {bitwise:<8} {numbers}".rstrip()
 
 
@@ -172,6 +181,8 @@ LEGEND = (
     "double backward, stressed (saturating weights and inputs), extreme values, training steps (SGD with momentum, "
     "then Adam, two accumulating micro-batches; outputs, gradients, parameters, optimiser state), trained. "
     "ulps: '-' where the values are too far apart (or on both sides of zero) for ulps to mean anything. "
+    "k/n (p%): elements not bitwise equal; worst at [index], allowed: where the greatest difference is and "
+    "the tolerance there. "
     "'!': a failed check or parameter-audit finding; '-': a probe not run, and why."
 )
 MAX_PROBE_ROWS = 12

@@ -48,6 +48,7 @@ from lstm_replica.parity.candidates import CheckError, describe, kind_of, load, 
 from lstm_replica.parity.compare import Difference, Tolerance, compare, per_step, tolerance_for
 from lstm_replica.parity.configs import Config, check_features, dtype_restriction, select
 from lstm_replica.parity.deadline import TimedOut, deadline
+from lstm_replica.parity.diagnose import LOW_PRECISION, diagnose
 from lstm_replica.parity.execution import (
     Candidate,
     CandidateRaised,
@@ -63,6 +64,7 @@ from lstm_replica.parity.execution import (
     make_inputs,
     run,
 )
+from lstm_replica.parity.globalstate import global_state
 from lstm_replica.parity.layouts import LAYOUTS, CandidateDiffers, layout_adapter
 from lstm_replica.parity.layouts import UNSUPPORTED as LAYOUT_UNSUPPORTED
 from lstm_replica.parity.locate import locate, probe_gate, time_major
@@ -141,7 +143,7 @@ def check(
         backends.validate(setup)
         factory = load(candidate) if isinstance(candidate, str) else candidate
         kind = kind_of(factory)
-        report.why_unsupported |= refused_features(factory, kind, declared=check_features(unsupported))
+        report.why_unsupported |= _probed(factory, kind, check_features(unsupported), timeout, on_stuck)
         layout = weights if isinstance(weights, str) and weights in LAYOUTS else None
         spec = Candidate(factory, kind, layout_adapter(layout) if layout else load_adapter(weights))
         declared = check_features(unsupported) | frozenset(report.why_unsupported)
@@ -186,7 +188,35 @@ def check(
             report.stopped = "after the first difference (--fail-fast)"
             break
     bar.close()
+    report.diagnosis = _diagnosis(spec, report, setup, seed)
     return report
+
+
+def _diagnosis(spec: Candidate, report: Report, setup: Backend, seed: int) -> str:
+    """Rounding or defect, for the first float32 or half configuration that is not bitwise (see :mod:`.diagnose`)."""
+    suspects = [r for r in report.checked if r.status in ("within tolerance", "different") and r.differences]
+    suspects = [r for r in suspects if r.config["dtype"] in LOW_PRECISION and not all(d.bitwise for d in r.differences)]
+    if not suspects:
+        return ""
+    config = Config(**{k: v for k, v in suspects[0].config.items() if k != "name"})
+    try:
+        with backends.flags(setup), _seeded(config_seed(seed, config), setup.device), global_state():
+            return diagnose(spec, config, setup.device, config_seed(seed, config))
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a diagnosis is extra evidence, never the verdict
+        return f"Diagnosis: not available ({type(exc).__name__}: {exc})"
+
+
+def _probed(
+    factory: object, kind: str, declared: frozenset[str], timeout: float | None, on_stuck: Callable[[str], None] | None
+) -> dict[str, str]:
+    """:func:`refused_features` under the time limit; a candidate that hangs there shows it in the configurations."""
+    reason = f"timed out after {timeout or 0:g} s while trying the candidate's features (a small build and call)"
+    stuck = None if on_stuck is None else partial(on_stuck, reason)
+    try:
+        with deadline(timeout, stuck):
+            return refused_features(factory, kind, declared)
+    except TimedOut:
+        return {}
 
 
 def refused_features(factory: object, kind: str, declared: frozenset[str]) -> dict[str, str]:
@@ -210,18 +240,24 @@ def refused_features(factory: object, kind: str, declared: frozenset[str]) -> di
             "batch_first": replace(base, batch_first=True),
             "dropout": replace(base, num_layers=2, dropout=0.25),
         }
-    refused = {}
+    refused: dict[str, str] = {}
+    failures: list[CandidateRaised] = []
     for feature, config in trials.items():
         if feature in declared:
             continue
         kwargs = config.module_kwargs() if kind == "module" else cell_units(config)[0][1]
         try:
-            with torch.random.fork_rng(devices=[]):
+            with torch.random.fork_rng(devices=[]), global_state():
                 construct_candidate(factory, {**kwargs, "device": "cpu", "dtype": config.torch_dtype})
         except Refused as exc:
             refused[feature] = str(exc)
+        except CandidateRaised as exc:
+            failures.append(exc)
         except (Exception, SystemExit):  # noqa: BLE001, S110 - other failures show in the configurations themselves
             pass
+    if failures and len(failures) == len([f for f in trials if f not in declared]):
+        # no configuration builds, nn.LSTM's plainest included: a signature mismatch, nothing can be compared
+        raise CheckError(str(failures[0])) from failures[0]
     if kind == "module":
         refused |= _refused_inputs(factory, base, declared)
     return refused
@@ -230,7 +266,7 @@ def refused_features(factory: object, kind: str, declared: frozenset[str]) -> di
 def _refused_inputs(factory: object, base: Config, declared: frozenset[str]) -> dict[str, str]:
     """Packed and unbatched input refused by the forward with NotImplementedError or ValueError."""
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), global_state():
             module = construct_candidate(factory, {**base.module_kwargs(), "device": "cpu", "dtype": torch.float64})
     except (Exception, SystemExit):  # noqa: BLE001 - the configurations will show it
         return {}
@@ -244,7 +280,7 @@ def _refused_inputs(factory: object, base: Config, declared: frozenset[str]) -> 
         if feature in declared:
             continue
         try:
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            with torch.no_grad(), torch.random.fork_rng(devices=[]), global_state():
                 module(fed)
         except (NotImplementedError, ValueError) as exc:
             refused[feature] = f"the forward refused {feature} input: {type(exc).__name__}: {exc}"
@@ -276,8 +312,12 @@ def _guarded(
     if config.dropout and spec.kind == "module" and "dropout" in backends.not_compared(setup):
         return ConfigResult(config.to_dict(), "not applicable", backends.not_compared(setup)["dropout"])
     try:
-        with backends.flags(setup), _seeded(config_seed(seed, config), setup.device):
-            return _check_config(spec, config, setup, tolerance, config_seed(seed, config), unsupported)
+        with backends.flags(setup), _seeded(config_seed(seed, config), setup.device), global_state() as changed:
+            result = _check_config(spec, config, setup, tolerance, config_seed(seed, config), unsupported)
+        if changed:  # the candidate left torch's global state changed (restored now): the reference ran under it
+            result.status, result.reason = "different", f"the candidate changed torch's global state: {changed[0]}"
+            result.audit += [f"changed torch's global state: {c}" for c in changed]
+        return result
     except CandidateDiffers as exc:
         return ConfigResult(config.to_dict(), "different", str(exc))
     except (CandidateRaised, Refused) as exc:
@@ -307,7 +347,7 @@ def _check_config(
         return ConfigResult(config.to_dict(), "different", str(exc))
     except Exception as exc:
         if plain is None or plain.inputs_unmodified:
-            raise CandidateRaised(str(exc)) from exc
+            raise
         reason = f"inputs modified in place (then {exc})"
         return ConfigResult(config.to_dict(), "different", reason, checks={"inputs unmodified": False})
     differences = [compare(name, first.tensors.get(name), ref.tensors[name], row) for name in ref.tensors]
