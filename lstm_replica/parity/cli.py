@@ -124,6 +124,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--verbose", action="store_true", help="every parameter row, and tracebacks (on stderr)")
+    parser.add_argument(
+        "--isolate",
+        action="store_true",
+        help="run the candidate in child processes: a segfault, os._exit, an out-of-memory kill or a hang costs "
+        "the configuration it happened in (reported as such), not the report",
+    )
     parser.set_defaults(func=run)
 
 
@@ -195,26 +201,30 @@ def run(args: argparse.Namespace) -> int:
         except PlotUnavailable as exc:
             print(f"{PREFIX}: {exc}", file=sys.stderr)
             return 2
-    report = check(
-        args.target,
-        tolerance=args.tolerance,
-        quick=args.quick,
-        configs=args.config,
-        device=args.device,
-        backend=args.backend,
-        tf32=args.tf32 == "on",
-        seed=args.seed,
-        weights=args.weights,
-        progress=not args.no_progress,
-        timeout=args.timeout or None,
-        on_stuck=_give_up,
-        fail_fast=args.fail_fast,
-        config=yours,
-        only_config=args.only_yours,
-        thorough=args.thorough,
-        unsupported=unsupported,
-        dtypes=args.dtype,
-    )
+    options = {
+        "tolerance": args.tolerance,
+        "quick": args.quick,
+        "configs": args.config,
+        "device": args.device,
+        "backend": args.backend,
+        "tf32": args.tf32 == "on",
+        "seed": args.seed,
+        "weights": args.weights,
+        "progress": not args.no_progress,
+        "timeout": args.timeout or None,
+        "fail_fast": args.fail_fast,
+        "config": yours,
+        "only_config": args.only_yours,
+        "thorough": args.thorough,
+        "unsupported": unsupported,
+        "dtypes": args.dtype,
+    }
+    if args.isolate:
+        from lstm_replica.parity.isolation import check_isolated
+
+        report = check_isolated(args.target, **options)
+    else:
+        report = check(args.target, on_stuck=_give_up, **options)
     print(report.text(verbose=args.verbose))
     if args.json is not None:
         try:

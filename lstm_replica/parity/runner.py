@@ -116,6 +116,7 @@ def check(
     thorough: bool = False,
     unsupported: tuple[str, ...] | list[str] | frozenset[str] = (),
     dtypes: tuple[str, ...] | list[str] | None = None,
+    on_result: Callable[[str, object], None] | None = None,
 ) -> Report:
     """Check ``candidate`` (a class, a factory or a ``module:attr`` / ``file.py:attr`` target) against nn.LSTM.
 
@@ -126,7 +127,9 @@ def check(
     ``config``: your own set-up (a :class:`Config` or its fields as a dict), added to the matrix, or run alone
     with ``only_config``. ``thorough``: every structural combination, not only triples. ``unsupported``: features
     the candidate declares it lacks (see ``configs.FEATURES``); the verdict states that scope.
-    ``dtypes``: run the matrix in these dtypes only (e.g. ``["bfloat16"]``).
+    ``dtypes``: run the matrix in these dtypes only (e.g. ``["bfloat16"]``). ``on_result(kind, payload)`` hears
+    ``("started", (report, [config dicts]))`` once the configurations are chosen and ``("result", ConfigResult)``
+    after each (see :mod:`.isolation`).
     """
     setup = Backend(device, backend, tf32)
     provenance = {
@@ -168,6 +171,8 @@ def check(
     for dtype in sorted({c.torch_dtype for c in selected}, key=str):
         row = tolerance_for(setup.tolerance_key, dtype)
         report.tolerances[str(dtype).removeprefix("torch.")] = {"rtol": row.rtol, "atol": row.atol, "why": row.why}
+    if on_result is not None:
+        on_result("started", (replace(report), [c.to_dict() for c in selected]))
     bar = Progress(len(selected), enabled=progress)
     for index, current in enumerate(selected):
         bar.advance(current.name)
@@ -179,10 +184,14 @@ def check(
         except TimedOut:
             report.traceback = report.traceback or traceback.format_exc()  # where the candidate was
             report.results.append(ConfigResult(current.to_dict(), "error", reason))
+            if on_result is not None:
+                on_result("result", report.results[-1])
             report.not_run = [c.name for c in selected[index + 1 :]]
             report.stopped = "after the time-out"
             break
         report.results.append(result)
+        if on_result is not None:
+            on_result("result", result)
         if fail_fast and result.status == "different":
             report.not_run = [c.name for c in selected[index + 1 :]]
             report.stopped = "after the first difference (--fail-fast)"

@@ -7,6 +7,7 @@ are proven differences: "not a replica" (exit 1).
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -130,4 +131,22 @@ class MixedFaults(OneUlp):
         if self.bidirectional:
             msg = "bidirectional is not implemented"
             raise NotImplementedError(msg)
+        return super().forward(input, hx)
+
+
+class SegfaultsOnTwoLayers(LSTM):
+    """Exact, except that a two-layer forward kills its own process with SIGSEGV (as a broken extension would)."""
+
+    def forward(self, input: Tensor | PackedSequence, hx: Hidden | None = None):
+        if self.num_layers == 2:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return super().forward(input, hx)
+
+
+class ExitsOnTwoLayers(LSTM):
+    """Exact, except that a two-layer forward ends the process with os._exit(0): no exception, no report."""
+
+    def forward(self, input: Tensor | PackedSequence, hx: Hidden | None = None):
+        if self.num_layers == 2:
+            os._exit(0)
         return super().forward(input, hx)
