@@ -283,14 +283,16 @@ def test_cli_verbose_shows_the_traceback_on_stderr(capsys):
     assert "Traceback" not in captured.out, "the report on stdout carries no traceback"
 
 
-def test_crashing_candidate_exits_2(tmp_path, capsys):
+def test_a_candidate_raising_on_valid_input_is_not_a_replica(tmp_path, capsys):
     file = tmp_path / "crashing.py"
     file.write_text(
         "from lstm_replica import LSTM\n\nclass Crashing(LSTM):\n"
         "    def forward(self, input, hx=None):\n        raise RuntimeError('boom')\n"
     )
-    assert main(["check", f"{file}:Crashing", "--quick"]) == 2
-    assert "RuntimeError: boom" in capsys.readouterr().out
+    assert main(["check", f"{file}:Crashing", "--quick"]) == 1, "a raise on valid input is a proven difference"
+    out = capsys.readouterr().out
+    assert "forward raised RuntimeError: boom; nn.LSTM does not raise here" in out, out
+    assert f"{file.name}:Crashing" in out, "the target is named as typed, not by its private module name"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the refusal is for machines without")

@@ -175,7 +175,7 @@ def test_layouts_carry_every_gradient_back(cell: type[nn.Module], layout: str) -
 def test_a_layout_that_does_not_fit_names_what_it_expected() -> None:
     adapter = layout_adapter("per-gate")
     with pytest.raises(CheckError, match="Expected per-gate parameter names"):
-        adapter(X2HCell(3, 4), nn.LSTMCell(3, 4))
+        adapter(ConcatCell(3, 4), nn.LSTMCell(3, 4))
     with pytest.raises(CheckError, match="Expected --weights to be module:fn or a layout from per-gate"):
         layout_adapter("per_gate")
 

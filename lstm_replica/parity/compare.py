@@ -197,7 +197,7 @@ def compare(
         probe=probe,
         mismatched=int(differing(a, b).sum()),
         worst_index=list(_unravel(worst, a.shape)),
-        allowed=float(bound.flatten()[worst]),
+        allowed=float(bound.flatten()[worst].nan_to_num(0.0)),  # NaN where the reference is NaN: nothing allowed
         elements=a.numel(),
     )
 
