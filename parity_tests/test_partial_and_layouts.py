@@ -133,16 +133,23 @@ class ConcatCell(nn.Module):
         self.hidden_size = hidden_size
 
     def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        if hx is None:
-            zeros = x.new_zeros((*x.shape[:-1], self.hidden_size))
-            hx = (zeros, zeros)
-        h, c = hx
+        h, c = hx or _zero_state(x, self.hidden_size)
         gates = torch.cat([x, h], -1) @ self.W.t()  # (N, 4H)
         if self.b_ih is not None:
             gates = gates + self.b_ih + self.b_hh
-        i, f, g, o = gates.chunk(4, -1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        return _update(gates, c)
+
+
+def _zero_state(x: Tensor, hidden_size: int) -> tuple[Tensor, Tensor]:
+    zeros = x.new_zeros((*x.shape[:-1], hidden_size))  # (N, H) or (H,), in x's dtype
+    return zeros, zeros
+
+
+def _update(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """Gates i, f, g, o (pre-activation, (N, 4H)) and c_{t-1} to (h_t, c_t)."""
+    i, f, g, o = gates.chunk(4, -1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
 
 
 class X2HCell(nn.Module):
@@ -155,13 +162,8 @@ class X2HCell(nn.Module):
         self.hidden_size = hidden_size
 
     def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        if hx is None:
-            zeros = x.new_zeros((*x.shape[:-1], self.hidden_size))
-            hx = (zeros, zeros)
-        h, c = hx
-        i, f, g, o = (self.x2h(x) + self.h2h(h)).chunk(4, -1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        h, c = hx or _zero_state(x, self.hidden_size)
+        return _update(self.x2h(x) + self.h2h(h), c)
 
 
 @pytest.mark.parametrize(("cell", "layout"), [(ConcatCell, "concat"), (X2HCell, "x2h-h2h")])
