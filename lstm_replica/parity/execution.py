@@ -214,7 +214,7 @@ def construct_candidate(factory: Callable[..., nn.Module], kwargs: dict[str, obj
             warnings.simplefilter("ignore", UserWarning)
             module = factory(**given)
     except (NotImplementedError, ValueError) as exc:
-        msg = f"{describe(factory)}({args}) refused: {type(exc).__name__}: {exc}"
+        msg = f"the constructor refused it: {type(exc).__name__}: {exc}"
         raise Refused(msg, None) from exc
     except (Exception, SystemExit) as exc:
         msg = f"Expected {describe(factory)}({args}) to construct, got {type(exc).__name__}: {exc}"
