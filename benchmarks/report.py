@@ -227,7 +227,7 @@ def main() -> int:
         ),
         f"- torch {torch.__version__}, Python {platform.python_version()}, {platform.system()} {platform.release()}",
         (
-            f"- backend flags: `native` = `torch.backends.mkldnn.flags(enabled=False)` (ATen's own kernels, the path the "
+            f"- backend flags: `native` = oneDNN off (`torch.backends.mkldnn.enabled = False`, set by `lstm_replica.parity.backends.flags`: ATen's own kernels, the path the "
             f"replica mirrors bitwise); `default` = PyTorch's defaults (oneDNN available: "
             f"{torch.backends.mkldnn.is_available()}, enabled: {torch.backends.mkldnn.enabled})"
         ),

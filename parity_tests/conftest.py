@@ -9,6 +9,8 @@ import pytest
 import torch
 from hypothesis import settings
 
+from lstm_replica.parity.backends import Backend, flags
+
 settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True, print_blob=True)
 settings.register_profile("dev", max_examples=300, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
@@ -17,7 +19,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 @pytest.fixture
 def native_cpu() -> Iterator[None]:
     """Run ``nn.LSTM`` on ATen's native CPU kernels (oneDNN off): the bitwise reference path."""
-    with torch.backends.mkldnn.flags(enabled=False):
+    with flags(Backend("cpu", "native")):
         yield
 
 

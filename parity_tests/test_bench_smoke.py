@@ -44,7 +44,11 @@ def test_cpu_benchmark_runs_one_round_and_reports(tmp_path: Path, report_module:
     benchmarks = json.loads(out.read_text())["benchmarks"]
     groups = {b["group"] for b in benchmarks}
     assert groups == {"cpu/classifier/forward", "cpu/classifier/forward+backward"}, groups
-    assert len(benchmarks) == 10, [b["name"] for b in benchmarks]
+    from workloads import CPU_VARIANTS
+
+    for group in groups:
+        ran = {(b["extra_info"]["impl"], b["extra_info"]["flags"]) for b in benchmarks if b["group"] == group}
+        assert ran == {(v.impl, v.flags) for v in CPU_VARIANTS}, f"{group}: Expected every CPU variant, got {ran}"
     assert {b["extra_info"]["threads"] for b in benchmarks} == {1}
     assert {b["extra_info"]["seq_len"] for b in benchmarks} == {50}
     timings, _ = report_module.load_timings({"benchmarks": benchmarks})

@@ -126,6 +126,12 @@ def test_per_step_logits(packed: bool) -> None:
         assert torch.equal(logits.batch_sizes, output.batch_sizes), "batch_sizes changed"
     else:
         assert logits.shape == (12, 8, 3), f"Expected (12, 8, 3), got {tuple(logits.shape)}"
+        oracle = nn.Linear(32, 3)  # the head's weights in PyTorch's own module, applied step by step
+        oracle.load_state_dict(model.head.state_dict())
+        for t in range(output.size(0)):
+            torch.testing.assert_close(
+                logits[t], oracle(output[t]), rtol=0, atol=0, msg=lambda m, t=t: f"per-step logits at step {t}: {m}"
+            )
 
 
 def test_transfer_from_a_torch_pair_and_back() -> None:

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_sequence
 
 from lstm_replica import LSTM, LSTMCell
+from lstm_replica.parity.backends import Backend, flags
 
 
 def raised(call: Callable[[], object]) -> Exception | None:
@@ -48,7 +49,7 @@ def assert_same_failure(reference: Callable[[], object], replica: Callable[[], o
 
 @pytest.fixture(params=[False, True], ids=["native", "onednn"])
 def cpu_path(request: pytest.FixtureRequest) -> Iterator[None]:
-    with torch.backends.mkldnn.flags(enabled=request.param):
+    with flags(Backend("cpu", "onednn" if request.param else "native")):
         yield
 
 

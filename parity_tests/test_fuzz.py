@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_sequence
 
 from lstm_replica import LSTM, LSTMCell
+from lstm_replica.parity.backends import Backend, flags
 from parity_tests._support import Case, bitwise_differences, make_inputs, run
 
 FIXTURE_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -156,7 +157,7 @@ def test_any_lstm_configuration_behaves_as_nn(**config: object) -> None:
     if kind == "ok":
         replica = build(LSTM)
         x = torch.randn(3, 2, reference.input_size)
-        with torch.backends.mkldnn.flags(enabled=False):
+        with flags(Backend("cpu", "native")):
             assert_same_outcome(lambda: reference(x), lambda: replica(x), f"forward with {config}")
 
 

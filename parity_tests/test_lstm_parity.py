@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from lstm_replica import LSTM
+from lstm_replica.parity.backends import Backend, flags
 from parity_tests._support import Case, bitwise_differences, make_inputs, run
 
 MATRIX = [
@@ -135,7 +136,7 @@ def test_default_flags_agree_within_float32_tolerance(case: Case) -> None:
     assert_close's float32 default (rtol 1.3e-6, atol 1e-5) is the tolerance
     PyTorch itself uses for float32 kernels that reorder a reduction.
     """
-    with torch.backends.mkldnn.flags(enabled=True):
+    with flags(Backend("cpu", "onednn")):
         reference = nn.LSTM(**case.module_kwargs())
         replica = LSTM.from_torch(reference)
         inputs = make_inputs(case, torch.Generator().manual_seed(7))
