@@ -34,3 +34,24 @@ def test_a_dying_candidate_costs_one_configuration_under_isolation(name: str, wh
     assert by_name[TWO_LAYERS].status == "different", report.text()
     assert f"the candidate's process died in this configuration ({why})" in by_name[TWO_LAYERS].reason
     assert by_name[ONE_LAYER].status == "bitwise", "a fresh process must carry on with the rest"
+
+
+def test_an_import_that_rewrites_nn_lstm_shows_in_plain_use() -> None:
+    script = (
+        "import torch; ref = torch.nn.LSTM(3, 4); x = torch.randn(5, 2, 3); before = ref(x)[0].detach(); "
+        f"import {T.rsplit('.', 1)[0]}.hijack; print(torch.equal(ref(x)[0].detach(), before * 1.5))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.stdout.strip() == "True", done.stdout + done.stderr
+
+
+def test_a_candidate_that_rewrites_nn_lstm_is_not_certified() -> None:
+    from torch import nn
+
+    from lstm_replica.parity import check
+    from lstm_replica.parity.globalstate import ORIGINALS
+
+    report = check(f"{T.rsplit('.', 1)[0]}.hijack:Scaled", quick=True)
+    assert report.exit_status == 2, report.text()
+    assert "torch.nn.modules.rnn.LSTM.forward was replaced" in report.verdict, report.verdict
+    assert nn.LSTM.forward is ORIGINALS[id(nn.LSTM), "forward"], "the harness must put nn.LSTM.forward back"

@@ -4,6 +4,11 @@ A candidate that calls ``torch.set_default_dtype``, flips a backend flag, change
 switches on deterministic algorithms changes what the reference computes in the same process. Each
 setting is read before a configuration and after it; a change is reported (the configuration is a
 difference: its reference ran under the candidate's settings) and undone before the next.
+
+The same holds for the functions the reference and the comparison are made of: a candidate (or a
+library it imports) that replaces ``nn.LSTM.forward``, ``torch._VF.lstm``, ``F.linear`` or
+``torch.equal`` would make the reference compute the candidate's function. Their identities are taken
+when this module is imported, before any candidate is; :func:`replaced` names any that changed since.
 """
 
 from __future__ import annotations
@@ -37,6 +42,49 @@ SETTINGS: dict[str, tuple[Callable[[], object], Callable[[object], None]]] = {
 }
 
 
+# (owner, attribute): what nn.LSTM, nn.LSTMCell and the comparison are computed with
+WATCHED: tuple[tuple[object, str], ...] = (
+    (torch.nn.LSTM, "forward"),
+    (torch.nn.LSTM, "__init__"),
+    (torch.nn.LSTM, "flatten_parameters"),
+    (torch.nn.LSTMCell, "forward"),
+    (torch.nn.RNNBase, "__init__"),
+    (torch.nn.RNNBase, "_apply"),
+    (torch._VF, "lstm"),
+    (torch._VF, "lstm_cell"),
+    (torch, "lstm"),
+    (torch, "lstm_cell"),
+    (torch.nn.functional, "linear"),
+    (torch, "sigmoid"),
+    (torch, "tanh"),
+    (torch, "equal"),
+    (torch.Tensor, "backward"),
+    (torch.autograd, "grad"),
+    (torch.autograd, "backward"),
+    (torch.nn.utils.rnn, "pack_padded_sequence"),
+    (torch.nn.utils.rnn, "pad_packed_sequence"),
+)
+ORIGINALS = {(id(owner), name): getattr(owner, name, None) for owner, name in WATCHED}
+
+
+def _label(owner: object, name: str) -> str:
+    prefix = getattr(owner, "__module__", None) if isinstance(owner, type) else None
+    base = f"{prefix}.{owner.__qualname__}" if prefix else getattr(owner, "__name__", repr(owner))
+    return f"{base}.{name}"
+
+
+def replaced(restore: bool = True) -> list[str]:
+    """The watched functions that are no longer torch's own (each put back when ``restore``)."""
+    found = []
+    for owner, name in WATCHED:
+        original = ORIGINALS[id(owner), name]
+        if getattr(owner, name, None) is not original:
+            found.append(f"{_label(owner, name)} was replaced")
+            if restore:
+                setattr(owner, name, original)
+    return found
+
+
 @contextmanager
 def global_state() -> Iterator[list[str]]:
     """Yields a list that, on exit, names every setting the body changed ("X: was A, now B"); all are restored."""
@@ -50,3 +98,4 @@ def global_state() -> Iterator[list[str]]:
             if now != before[name]:
                 changed.append(f"{name} was {before[name]}, now {now}")
                 write(before[name])
+        changed += replaced()

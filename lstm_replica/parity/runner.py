@@ -64,7 +64,7 @@ from lstm_replica.parity.execution import (
     make_inputs,
     run,
 )
-from lstm_replica.parity.globalstate import global_state
+from lstm_replica.parity.globalstate import global_state, replaced
 from lstm_replica.parity.layouts import LAYOUTS, CandidateDiffers, layout_adapter
 from lstm_replica.parity.layouts import UNSUPPORTED as LAYOUT_UNSUPPORTED
 from lstm_replica.parity.locate import locate, probe_gate, time_major
@@ -145,6 +145,10 @@ def check(
     try:
         backends.validate(setup)
         factory = load(candidate) if isinstance(candidate, str) else candidate
+        tampered = replaced()
+        if tampered:
+            msg = f"Expected torch's own LSTM and comparison functions, got: {'; '.join(tampered)} (restored)"
+            raise CheckError(msg)
         kind = kind_of(factory)
         report.why_unsupported |= _probed(factory, kind, check_features(unsupported), timeout, on_stuck)
         layout = weights if isinstance(weights, str) and weights in LAYOUTS else None
