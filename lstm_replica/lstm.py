@@ -211,8 +211,18 @@ class LSTM(nn.Module):
     def forward(
         self, input: Tensor | PackedSequence, hx: Hidden | None = None
     ) -> tuple[Tensor | PackedSequence, Hidden]:
-        """Run the LSTM; see the class docstring for shapes."""
-        return self.forward_with([NativeRecurrence(w) for w in self.cell_weights()], input, hx)
+        """Run the LSTM; see the class docstring for shapes.
+
+        Under CPU autocast, where ``nn.LSTM`` takes oneDNN (padded input, no projection, oneDNN on) its layer
+        op runs in the autocast dtype: so does the replica, with the input, states and weights cast to it.
+        """
+        weights = self.cell_weights()
+        low = onednn_autocast_dtype(input, self.proj_size)
+        if low is not None:
+            weights = [CellWeights(*(None if t is None else t.to(low) for t in w)) for w in weights]
+            input = input.to(low)
+            hx = None if hx is None else (hx[0].to(low), hx[1].to(low))
+        return self.forward_with([NativeRecurrence(w) for w in weights], input, hx)
 
     def forward_with(
         self, recurrences: Sequence[Recurrence], input: Tensor | PackedSequence, hx: Hidden | None = None
@@ -409,6 +419,23 @@ class LSTM(nn.Module):
         copy_parameters(self, module, self._flat_weights_names)
         module.train(self.training)
         return module
+
+
+def onednn_autocast_dtype(input: Tensor | PackedSequence, proj_size: int) -> torch.dtype | None:
+    """The dtype ``nn.LSTM`` computes in under CPU autocast, where that differs from the input's: None elsewhere.
+
+    ATen's CPU LSTM takes oneDNN for padded float32 (or autocast-dtype) input without projections when
+    oneDNN is on, and autocast casts oneDNN's layer op (``mkldnn_rnn_layer``) to its lower precision; the
+    native path has no such cast (its matmuls cast, its element-wise ops follow), nor does packed input.
+    """
+    if not torch.is_autocast_enabled("cpu") or isinstance(input, PackedSequence) or proj_size:
+        return None
+    if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
+        return None
+    low = torch.get_autocast_dtype("cpu")
+    if input.device.type != "cpu" or input.dtype not in (torch.float32, low) or input.numel() == 0:
+        return None
+    return low
 
 
 def lstm_config(module: object) -> dict[str, object]:
