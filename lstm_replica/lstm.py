@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, overload
 
 import torch
@@ -138,7 +139,49 @@ class LSTM(nn.Module):
                     setattr(self, name, nn.Parameter(torch.empty(shape, **factory_kwargs)))
                 self._flat_weights_names.extend(shapes)
                 self._all_weights.append(list(shapes))
+        self._init_flat_weights()
         self.reset_parameters()
+
+    # nn.LSTM reads its weights through a list it refreshes when one of them is no longer the tensor it holds
+    # (functional_call, a reassigned attribute, a parametrization: each read of a parametrized weight runs the
+    # parametrization). The replica keeps the same list with the same reads, so a parametrization with state
+    # (spectral_norm's power iteration) advances as often per forward as under nn.LSTM.
+
+    def _init_flat_weights(self) -> None:
+        self._flat_weights = [getattr(self, n) if hasattr(self, n) else None for n in self._flat_weights_names]
+        self._flat_weight_refs = [weakref.ref(w) if w is not None else None for w in self._flat_weights]
+
+    def _weights_have_changed(self) -> bool:
+        for ref, name in zip(self._flat_weight_refs, self._flat_weights_names, strict=True):
+            weight = getattr(self, name) if hasattr(self, name) else None
+            if weight is not None and ref is not None and ref() is not weight:
+                return True
+        return False
+
+    def _update_flat_weights(self) -> None:
+        if self._weights_have_changed():
+            self._init_flat_weights()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if "_flat_weights_names" in self.__dict__ and name in self._flat_weights_names:
+            self._flat_weights[self._flat_weights_names.index(name)] = value  # as nn.LSTM: kept up to date
+        super().__setattr__(name, value)
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Self:
+        self._flat_weight_refs = []
+        module = super()._apply(fn, recurse)
+        self._init_flat_weights()
+        return module
+
+    def __getstate__(self) -> dict[str, object]:
+        self._update_flat_weights()
+        state = self.__dict__.copy()
+        del state["_flat_weight_refs"]  # weak references do not pickle
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        super().__setstate__(state)
+        self._flat_weight_refs = [weakref.ref(w) if w is not None else None for w in self._flat_weights]
 
     def reset_parameters(self) -> None:
         """Draw every parameter from U(-k, k), k = 1/sqrt(hidden_size), as ``nn.LSTM``."""
@@ -167,14 +210,16 @@ class LSTM(nn.Module):
         objects (an optimiser built earlier keeps training them)."""
 
     def cell_weights(self) -> list[CellWeights]:
-        """The weights of every layer and direction, read from the attributes now.
+        """The weights of every layer and direction, read as ``nn.LSTM`` reads them on every forward.
 
-        Read on every forward (never cached), so ``.to()``, weight tying and
-        ``torch.nn.utils.parametrize`` behave as with ``nn.LSTM``.
+        Its list of weights is refreshed when an attribute no longer holds the tensor it lists (so ``.to()``,
+        weight tying, ``functional_call`` and ``torch.nn.utils.parametrize`` behave as with ``nn.LSTM``).
         """
+        self._update_flat_weights()
+        flat = dict(zip(self._flat_weights_names, self._flat_weights, strict=True))
         weights = []
         for names in self._all_weights:
-            tensors = {name.split("_l")[0]: getattr(self, name) for name in names}
+            tensors = {name.split("_l")[0]: flat[name] for name in names}
             weights.append(
                 CellWeights(
                     tensors["weight_ih"],
@@ -249,7 +294,7 @@ class LSTM(nn.Module):
             self._check_input(data, 2, RuntimeError)
             self._check_hidden_size(hx, max_batch_size)
             self._check_devices(data, hx)
-            check_state_dtypes(hx, self.weight_ih_l0.dtype, "LSTM")
+            check_state_dtypes(hx, self._flat_weights[0].dtype, "LSTM")
             output, h_n, c_n = layer_stack(
                 data, batch_sizes.tolist(), hx[0], hx[1], recurrences,
                 self.num_layers, self.bidirectional, self.dropout, self.training,
@@ -305,7 +350,7 @@ class LSTM(nn.Module):
         if steps == 0:
             msg = f"Expected sequence length to be larger than 0 in RNN, got input of shape {list(input.shape)}"
             raise RuntimeError(msg)
-        check_state_dtypes(hx, self.weight_ih_l0.dtype, "LSTM")
+        check_state_dtypes(hx, self._flat_weights[0].dtype, "LSTM")
 
         x = input.transpose(0, 1) if self.batch_first else input  # (L, N, H_in)
         return x, hx, is_batched
@@ -347,7 +392,7 @@ class LSTM(nn.Module):
         skips its Python checks and fails in ATen's first matrix product, a
         RuntimeError, so the caller names the type.
         """
-        weight_dtype = self.weight_ih_l0.dtype
+        weight_dtype = self._flat_weights[0].dtype  # as nn.LSTM: no second read of a parametrized weight
         if input.dtype != weight_dtype and not torch._C._is_any_autocast_enabled():
             msg = (
                 f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight_dtype}). "

@@ -117,13 +117,15 @@ class LSTMCell(nn.Module):
             hx = (state_at(hx, 0, "LSTMCell").unsqueeze(0), state_at(hx, 1, "LSTMCell").unsqueeze(0))  # (1, H) each
         if given is not None:
             check_pair(given, "LSTMCell")
-        self._check(input, hx)
-        h, c = lstm_cell_step(input, hx, CellWeights(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh))
+        # each weight read once, as nn.LSTMCell reads them: a parametrization runs once per call
+        weights = CellWeights(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        self._check(input, hx, weights)
+        h, c = lstm_cell_step(input, hx, weights)
         if not is_batched:
             return h.squeeze(0), c.squeeze(0)
         return h, c
 
-    def _check(self, input: Tensor, hx: Hidden) -> None:
+    def _check(self, input: Tensor, hx: Hidden, weights: CellWeights) -> None:
         """``at::lstm_cell``'s shape checks, read from the weights as ATen does, then dtypes and devices.
 
         All RuntimeError. ``nn.LSTMCell`` fails on a dtype or device mismatch
@@ -131,13 +133,13 @@ class LSTMCell(nn.Module):
         tensor is wrong; a c of a wider dtype it silently promotes into the
         outputs, which the replica refuses.
         """
-        input_size = self.weight_ih.size(1)
-        hidden_size = self.weight_hh.size(1)
+        input_size = weights.weight_ih.size(1)
+        hidden_size = weights.weight_hh.size(1)
         if input.size(1) != input_size:
             msg = f"input has inconsistent input_size: got {input.size(1)} expected {input_size}"
             raise RuntimeError(msg)
         for name in ("weight_ih", "weight_hh"):
-            rows = getattr(self, name).size(0)
+            rows = getattr(weights, name).size(0)
             if rows != 4 * hidden_size:
                 msg = f"{name} first dim must be 4 * hidden_size = {4 * hidden_size}, but got {rows}"
                 raise RuntimeError(msg)
@@ -148,14 +150,16 @@ class LSTMCell(nn.Module):
             if state.size(1) != hidden_size:
                 msg = f"hidden{label} has inconsistent hidden_size: got {state.size(1)}, expected {hidden_size}"
                 raise RuntimeError(msg)
-        weight_dtype = self.weight_ih.dtype
+        weight_dtype = weights.weight_ih.dtype
         if input.dtype != weight_dtype and not torch._C._is_any_autocast_enabled():
             msg = f"LSTMCell: Expected input of dtype {weight_dtype}, the weights' dtype, got {input.dtype}"
             raise RuntimeError(msg)
         check_state_dtypes(hx, weight_dtype, "LSTMCell")
         for what, tensor in (("input", input), ("hx[0]", hx[0]), ("hx[1]", hx[1])):
-            if tensor.device != self.weight_ih.device:
-                msg = f"LSTMCell: Expected {what} on {self.weight_ih.device}, the weights' device, got {tensor.device}"
+            if tensor.device != weights.weight_ih.device:
+                msg = (
+                    f"LSTMCell: Expected {what} on {weights.weight_ih.device}, the weights' device, got {tensor.device}"
+                )
                 raise RuntimeError(msg)
 
     @classmethod
