@@ -51,7 +51,6 @@ class _FusedRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any,
         x: Tensor,
         h0: Tensor,
         c0: Tensor,
@@ -86,15 +85,24 @@ class _FusedRecurrence(torch.autograd.Function):
             else:
                 hc = torch.mul(o, tc, out=pre_proj[t])
                 h = torch.mm(hc, weight_hr.t(), out=out[t])
+        kept = pre_proj if pre_proj is not None else x.new_empty(0)  # a Function's outputs are tensors
+        return out, h.clone(), c.clone(), gates, cells, tanh_cells, kept
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+        """Separate from forward, so torch.func transforms (grad, jacrev) can run the Function."""
+        x, h0, c0, weight_ih, bias, weight_hh, weight_hr, reverse = inputs
+        out, _, _, gates, cells, tanh_cells, kept = output
+        ctx.mark_non_differentiable(gates, cells, tanh_cells, kept)
         ctx.reverse = reverse
         ctx.has_bias = bias is not None
+        pre_proj = kept if weight_hr is not None else None
         ctx.save_for_backward(x, gates, cells, tanh_cells, out, pre_proj, h0, c0, weight_ih, weight_hh, weight_hr)
-        return out, h.clone(), c.clone()
 
     @staticmethod
     @once_differentiable
     def backward(
-        ctx: Any, grad_out: Tensor | None, grad_hn: Tensor | None, grad_cn: Tensor | None
+        ctx: Any, grad_out: Tensor | None, grad_hn: Tensor | None, grad_cn: Tensor | None, *_saved: Tensor | None
     ) -> tuple[Tensor | None, ...]:
         x, gates, cells, tanh_cells, out, pre_proj, h0, c0, weight_ih, weight_hh, weight_hr = ctx.saved_tensors
         reverse: bool = ctx.reverse
@@ -166,7 +174,7 @@ def _bias(w: CellWeights) -> Tensor | None:
 
 def fused_layer(x: Tensor, hidden: Hidden, w: CellWeights, reverse: bool = False) -> tuple[Tensor, Hidden]:
     """One direction of one layer: ``(L, N, H_in) -> (L, N, H_out)`` and ``(h_n, c_n)``."""
-    out, h_n, c_n = _FusedRecurrence.apply(
+    out, h_n, c_n, *_ = _FusedRecurrence.apply(  # the rest: what backward keeps, not outputs
         x.contiguous(), hidden[0], hidden[1], w.weight_ih, _bias(w), w.weight_hh, w.weight_hr, reverse
     )
     return out, (h_n, c_n)

@@ -149,3 +149,24 @@ def test_cuda_fast_path_within_cudnn_tolerance(cuda_device: torch.device, graphe
             got = _cuda_run(candidate, x)
     for name, ref in expected.items():
         torch.testing.assert_close(got[name], ref, rtol=tol.rtol, atol=tol.atol, msg=lambda m, n=name: f"{n}: {m}")
+
+
+def test_fast_path_runs_under_torch_func_grad_as_nn_lstm_does() -> None:
+    """torch.func transforms need the autograd Function's context set up apart from its forward."""
+    torch.manual_seed(0)
+    reference = nn.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2)
+    fast = FastLSTM.from_torch(reference)
+    x = torch.randn(5, 2, 3, generator=torch.Generator().manual_seed(1))
+
+    def grads(module: nn.Module) -> dict[str, Tensor]:
+        def loss(params: dict[str, Tensor]) -> Tensor:
+            output, (h_n, c_n) = torch.func.functional_call(module, params, (x,))
+            return output.sum() + h_n.sum() + c_n.sum()
+
+        return torch.func.grad(loss)({n: p.detach() for n, p in module.named_parameters()})
+
+    with flags(Backend("cpu", "native")):
+        expected, got = grads(reference), grads(fast)
+    tol = tolerance_for("native", torch.float32)
+    for name, tensor in expected.items():
+        torch.testing.assert_close(got[name], tensor, rtol=tol.rtol, atol=tol.atol, msg=lambda m, n=name: f"{n}: {m}")
