@@ -480,11 +480,12 @@ class UpcastHalf(LSTM):
 def _float_forward(module: LSTM, recs: list, input: Tensor | PackedSequence, hx: Hidden | None):
     """forward_with on float32 data although the module's own weights are half (the dtype check is the module's)."""
     original = module.weight_ih_l0
-    module._parameters["weight_ih_l0"] = nn.Parameter(original.detach().float(), requires_grad=False)
+    wide = nn.Parameter(original.detach().float(), requires_grad=False)
+    module._parameters["weight_ih_l0"], module._flat_weights[0] = wide, wide  # the list nn.LSTM reads dtype from
     try:
         return module.forward_with(recs, input, hx)
     finally:
-        module._parameters["weight_ih_l0"] = original
+        module._parameters["weight_ih_l0"], module._flat_weights[0] = original, original
 
 
 # --- combinations ----------------------------------------------------------------------------------------
