@@ -258,14 +258,19 @@ class LSTM(nn.Module):
     ) -> tuple[Tensor | PackedSequence, Hidden]:
         """Run the LSTM; see the class docstring for shapes.
 
-        Under CPU autocast, where ``nn.LSTM`` takes oneDNN (padded input, no projection, oneDNN on) its layer
-        op runs in the autocast dtype: so does the replica, with the input, states and weights cast to it.
+        Under autocast, where ``nn.LSTM`` takes a fused kernel whose layer op autocast casts (oneDNN on the CPU:
+        padded input, no projection; cuDNN on CUDA) it computes in the autocast dtype: so does the replica, with
+        the input, states and weights cast to it (see :func:`autocast_dtype`).
         """
         weights = self.cell_weights()
-        low = onednn_autocast_dtype(input, self.proj_size)
+        low = autocast_dtype(input, self.proj_size)
         if low is not None:
             weights = [CellWeights(*(None if t is None else t.to(low) for t in w)) for w in weights]
-            input = input.to(low)
+            if isinstance(input, PackedSequence):
+                data, batch_sizes, sorted_indices, unsorted_indices = input
+                input = PackedSequence(data.to(low), batch_sizes, sorted_indices, unsorted_indices)
+            else:
+                input = input.to(low)
             hx = None if hx is None else (hx[0].to(low), hx[1].to(low))
         return self.forward_with([NativeRecurrence(w) for w in weights], input, hx)
 
@@ -466,19 +471,26 @@ class LSTM(nn.Module):
         return module
 
 
-def onednn_autocast_dtype(input: Tensor | PackedSequence, proj_size: int) -> torch.dtype | None:
-    """The dtype ``nn.LSTM`` computes in under CPU autocast, where that differs from the input's: None elsewhere.
+def autocast_dtype(input: Tensor | PackedSequence, proj_size: int) -> torch.dtype | None:
+    """The dtype ``nn.LSTM`` computes in under autocast, where that differs from the input's: None elsewhere.
 
-    ATen's CPU LSTM takes oneDNN for padded float32 (or autocast-dtype) input without projections when
-    oneDNN is on, and autocast casts oneDNN's layer op (``mkldnn_rnn_layer``) to its lower precision; the
-    native path has no such cast (its matmuls cast, its element-wise ops follow), nor does packed input.
+    Autocast casts the fused kernels' layer ops to its lower precision: oneDNN's (``mkldnn_rnn_layer``),
+    which ATen's CPU LSTM takes for padded float32 (or autocast-dtype) input without projections when
+    oneDNN is on, and cuDNN's (``_cudnn_rnn``) on CUDA with cuDNN on. The native paths have no such cast
+    (their matmuls cast, their element-wise ops follow), nor does packed input on the CPU.
     """
-    if not torch.is_autocast_enabled("cpu") or isinstance(input, PackedSequence) or proj_size:
-        return None
-    if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
-        return None
-    low = torch.get_autocast_dtype("cpu")
-    if input.device.type != "cpu" or input.dtype not in (torch.float32, low) or input.numel() == 0:
+    data = input.data if isinstance(input, PackedSequence) else input
+    if data.device.type == "cuda":
+        if not (torch.is_autocast_enabled("cuda") and torch.backends.cudnn.enabled):
+            return None
+        low = torch.get_autocast_dtype("cuda")
+    else:
+        if not torch.is_autocast_enabled("cpu") or isinstance(input, PackedSequence) or proj_size:
+            return None
+        if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
+            return None
+        low = torch.get_autocast_dtype("cpu")
+    if data.dtype not in (torch.float32, low) or data.numel() == 0:
         return None
     return low
 

@@ -35,11 +35,18 @@ SETTINGS: dict[str, tuple[Callable[[], object], Callable[[object], None]]] = {
         lambda: torch.backends.cudnn.enabled,
         lambda v: setattr(torch.backends.cudnn, "enabled", v),
     ),
-    "torch.get_float32_matmul_precision()": (
+}
+# float32 matmul precision: per backend where torch has it (the backend-less getter raises once both APIs were used)
+if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+    SETTINGS["torch.backends.cuda.matmul.fp32_precision"] = (
+        lambda: torch.backends.cuda.matmul.fp32_precision,
+        lambda v: setattr(torch.backends.cuda.matmul, "fp32_precision", v),
+    )
+else:
+    SETTINGS["torch.get_float32_matmul_precision()"] = (
         torch.get_float32_matmul_precision,
         torch.set_float32_matmul_precision,
-    ),
-}
+    )
 
 
 # (owner, attribute): what nn.LSTM, nn.LSTMCell and the comparison are computed with
