@@ -483,7 +483,7 @@ def autocast_dtype(input: Tensor | PackedSequence, proj_size: int) -> torch.dtyp
     if data.device.type == "cuda":
         if not (torch.is_autocast_enabled("cuda") and torch.backends.cudnn.enabled):
             return None
-        low = torch.get_autocast_dtype("cuda")
+        low = torch.float16  # ATen's cuDNN RNN autocast wrapper casts to half, whatever the autocast dtype
     else:
         if not torch.is_autocast_enabled("cpu") or isinstance(input, PackedSequence) or proj_size:
             return None
