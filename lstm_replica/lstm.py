@@ -272,6 +272,9 @@ class LSTM(nn.Module):
             else:
                 input = input.to(low)
             hx = None if hx is None else (hx[0].to(low), hx[1].to(low))
+            device = (input.data if isinstance(input, PackedSequence) else input).device.type
+            with torch.autocast(device, dtype=low):  # the layer's own products in that dtype too
+                return self.forward_with([NativeRecurrence(w) for w in weights], input, hx)
         return self.forward_with([NativeRecurrence(w) for w in weights], input, hx)
 
     def forward_with(
