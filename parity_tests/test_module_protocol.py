@@ -140,3 +140,16 @@ def test_functional_call_with_substituted_weights(kind: str) -> None:
     expected = _outcome(reference, x, substituted(reference))
     _same(kind, _outcome(candidate, x, substituted(candidate)), expected, "functional_call")
     _same(kind, _outcome(candidate, x), _outcome(reference, x), "the own weights again, after functional_call")
+
+
+@pytest.mark.parametrize("kind", ["lstm", "fast"])
+def test_vmap_is_refused_as_nn_lstm_refuses_it(kind: str) -> None:
+    """nn.LSTM has no batching rule (aten::lstm): under torch.func.vmap it raises RuntimeError, and so do these."""
+    make, shape = KINDS[kind]
+    torch.manual_seed(0)
+    reference, candidate = (m.double() for m in make())
+    xs = torch.randn(3, *shape, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match="Batching rule not implemented for aten::lstm"):
+        torch.vmap(lambda x: reference(x)[0])(xs)
+    with pytest.raises(RuntimeError):
+        torch.vmap(lambda x: candidate(x)[0])(xs)
