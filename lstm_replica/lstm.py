@@ -483,6 +483,8 @@ def autocast_dtype(input: Tensor | PackedSequence, proj_size: int) -> torch.dtyp
     (their matmuls cast, their element-wise ops follow), nor does packed input on the CPU.
     """
     data = input.data if isinstance(input, PackedSequence) else input
+    if not isinstance(data, Tensor):
+        return None  # not an input at all: the call checks say so
     if data.device.type == "cuda":
         if not (torch.is_autocast_enabled("cuda") and torch.backends.cudnn.enabled):
             return None
