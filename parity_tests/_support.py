@@ -135,3 +135,16 @@ def bitwise_differences(reference: dict[str, Tensor], candidate: dict[str, Tenso
                 f"max abs diff {diff.max().item():.3e}, first at index {where}"
             )
     return sorted(problems)
+
+
+class TorchClassifier(nn.Module):
+    """What a researcher writes with torch.nn: the top layer's h_n through a Linear head."""
+
+    def __init__(self, lstm: nn.LSTM, head: nn.Linear) -> None:
+        super().__init__()
+        self.lstm, self.head = lstm, head
+
+    def forward(self, x: Tensor | PackedSequence) -> Tensor:
+        _, (h_n, _) = self.lstm(x)
+        top = torch.cat([h_n[-2], h_n[-1]], dim=-1) if self.lstm.bidirectional else h_n[-1]
+        return self.head(top)

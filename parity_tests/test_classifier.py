@@ -14,20 +14,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from lstm_replica import LSTMClassifier
-
-
-class TorchClassifier(nn.Module):
-    """What a researcher writes with torch.nn: the top layer's h_n through a Linear head."""
-
-    def __init__(self, lstm: nn.LSTM, head: nn.Linear) -> None:
-        super().__init__()
-        self.lstm, self.head = lstm, head
-
-    def forward(self, x: Tensor | PackedSequence) -> Tensor:
-        _, (h_n, _) = self.lstm(x)
-        top = torch.cat([h_n[-2], h_n[-1]], dim=-1) if self.lstm.bidirectional else h_n[-1]
-        return self.head(top)
-
+from parity_tests._support import TorchClassifier
 
 CONFIGS = [
     {},

@@ -19,19 +19,7 @@ from lstm_replica import LSTM, LSTMCell, LSTMClassifier
 from lstm_replica.fast import FastLSTM
 from lstm_replica.parity.backends import Backend, flags
 from lstm_replica.parity.compare import tolerance_for
-
-
-class TorchClassifier(nn.Module):
-    """nn.LSTM then nn.Linear on the top layer's h_n: the classifier built from PyTorch's modules alone."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(3, 4, num_layers=2)
-        self.head = nn.Linear(4, 5)
-
-    def forward(self, x: Tensor) -> Tensor:
-        _, (h_n, _) = self.lstm(x)
-        return self.head(h_n[-1])
+from parity_tests._support import TorchClassifier
 
 
 def _lstm() -> tuple[nn.Module, nn.Module]:
@@ -50,7 +38,7 @@ def _cell() -> tuple[nn.Module, nn.Module]:
 
 
 def _classifier() -> tuple[nn.Module, nn.Module]:
-    reference = TorchClassifier()
+    reference = TorchClassifier(nn.LSTM(3, 4, num_layers=2), nn.Linear(4, 5))
     return reference, LSTMClassifier.from_torch(reference.lstm, reference.head)
 
 
