@@ -230,3 +230,20 @@ def test_a_global_state_change_is_a_difference_and_is_undone() -> None:
     assert torch.get_default_dtype() == torch.float32, "the harness must put the default dtype back"
     assert report.exit_status == 1, report.text()
     assert "changed torch's global state: torch.get_default_dtype() was torch.float32" in report.verdict
+
+
+class NoDouble(LSTM):
+    """A correct LSTM that refuses float64 input (ValueError), and says so with --unsupported float64."""
+
+    def forward(self, input: Tensor | PackedSequence, hx: tuple[Tensor, Tensor] | None = None) -> object:
+        data = input.data if isinstance(input, PackedSequence) else input
+        if data.dtype == torch.float64:
+            msg = "NoDouble computes in float32 only"
+            raise ValueError(msg)
+        return super().forward(input, hx)
+
+
+def test_input_probes_run_in_a_dtype_the_candidate_accepts() -> None:
+    report = check(NoDouble, unsupported=["float64"], quick=True)
+    assert report.exit_status == 0, report.text()
+    assert {"packed", "unbatched"}.isdisjoint(report.unsupported), f"probed in float64: {report.unsupported}"

@@ -39,7 +39,7 @@ from dataclasses import replace
 from functools import partial
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstm_replica.parity import backends
@@ -150,10 +150,11 @@ def check(
             msg = f"Expected torch's own LSTM and comparison functions, got: {'; '.join(tampered)} (restored)"
             raise CheckError(msg)
         kind = kind_of(factory)
-        report.why_unsupported |= _probed(factory, kind, check_features(unsupported), timeout, on_stuck)
+        declared = check_features(unsupported)
+        report.why_unsupported |= _probed(factory, kind, declared, timeout, on_stuck)
         layout = weights if isinstance(weights, str) and weights in LAYOUTS else None
         spec = Candidate(factory, kind, layout_adapter(layout) if layout else load_adapter(weights))
-        declared = check_features(unsupported) | frozenset(report.why_unsupported)
+        declared |= frozenset(report.why_unsupported)
         if layout:
             report.why_unsupported |= dict.fromkeys(
                 sorted(LAYOUT_UNSUPPORTED - declared), f"the {layout} layout has none"
@@ -255,35 +256,37 @@ def refused_features(factory: object, kind: str, declared: frozenset[str]) -> di
         }
     refused: dict[str, str] = {}
     failures: list[CandidateRaised] = []
+    plain: tuple[nn.Module, torch.dtype] | None = None  # the first float64 / float32 build: for the input probes
     for feature, config in trials.items():
         if feature in declared:
             continue
         kwargs = config.module_kwargs() if kind == "module" else cell_units(config)[0][1]
         try:
             with torch.random.fork_rng(devices=[]), global_state():
-                construct_candidate(factory, {**kwargs, "device": "cpu", "dtype": config.torch_dtype})
+                built = construct_candidate(factory, {**kwargs, "device": "cpu", "dtype": config.torch_dtype})
         except Refused as exc:
             refused[feature] = str(exc)
         except CandidateRaised as exc:
             failures.append(exc)
         except (Exception, SystemExit):  # noqa: BLE001, S110 - other failures show in the configurations themselves
             pass
+        else:
+            if plain is None and feature in ("float64", "float32"):
+                plain = built, config.torch_dtype
     if failures and len(failures) == len([f for f in trials if f not in declared]):
         # no configuration builds, nn.LSTM's plainest included: a signature mismatch, nothing can be compared
         raise CheckError(str(failures[0])) from failures[0]
-    if kind == "module":
-        refused |= _refused_inputs(factory, base, declared)
+    if kind == "module" and plain is not None:
+        refused |= _refused_inputs(*plain, base.input_size, declared)
     return refused
 
 
-def _refused_inputs(factory: object, base: Config, declared: frozenset[str]) -> dict[str, str]:
-    """Packed and unbatched input refused by the forward with NotImplementedError or ValueError."""
-    try:
-        with torch.random.fork_rng(devices=[]), global_state():
-            module = construct_candidate(factory, {**base.module_kwargs(), "device": "cpu", "dtype": torch.float64})
-    except (Exception, SystemExit):  # noqa: BLE001 - the configurations will show it
-        return {}
-    x = torch.zeros(2, 2, base.input_size, dtype=torch.float64)  # (L, N, H_in)
+def _refused_inputs(module: nn.Module, dtype: torch.dtype, input_size: int, declared: frozenset[str]) -> dict[str, str]:
+    """Packed and unbatched input refused by the forward with NotImplementedError or ValueError.
+
+    ``module``: the candidate built in ``dtype``, one it accepts (float64, else float32).
+    """
+    x = torch.zeros(2, 2, input_size, dtype=dtype)  # (L, N, H_in)
     inputs = {
         "unbatched": x[:, 0],  # (L, H_in)
         "packed": pack_padded_sequence(x, torch.tensor([2, 1]), enforce_sorted=False),
@@ -322,8 +325,9 @@ def _guarded(
     if spec.kind == "cell" and config.proj_size:
         reason = "not applicable to cells: nn.LSTMCell has no projection (proj_size > 0)"
         return ConfigResult(config.to_dict(), "not applicable", reason)
-    if config.dropout and spec.kind == "module" and "dropout" in backends.not_compared(setup):
-        return ConfigResult(config.to_dict(), "not applicable", backends.not_compared(setup)["dropout"])
+    excluded = backends.not_compared(setup)
+    if config.dropout and spec.kind == "module" and "dropout" in excluded:
+        return ConfigResult(config.to_dict(), "not applicable", excluded["dropout"])
     try:
         with backends.flags(setup), _seeded(config_seed(seed, config), setup.device), global_state() as changed:
             result = _check_config(spec, config, setup, tolerance, config_seed(seed, config), unsupported)
