@@ -149,6 +149,9 @@ class LSTM(nn.Module):
 
     def _init_flat_weights(self) -> None:
         self._flat_weights = [getattr(self, n) if hasattr(self, n) else None for n in self._flat_weights_names]
+        self._remember_flat_weights()
+
+    def _remember_flat_weights(self) -> None:
         self._flat_weight_refs = [weakref.ref(w) if w is not None else None for w in self._flat_weights]
 
     def _weights_have_changed(self) -> bool:
@@ -181,7 +184,7 @@ class LSTM(nn.Module):
 
     def __setstate__(self, state: dict[str, object]) -> None:
         super().__setstate__(state)
-        self._flat_weight_refs = [weakref.ref(w) if w is not None else None for w in self._flat_weights]
+        self._remember_flat_weights()
 
     def reset_parameters(self) -> None:
         """Draw every parameter from U(-k, k), k = 1/sqrt(hidden_size), as ``nn.LSTM``."""
@@ -264,18 +267,17 @@ class LSTM(nn.Module):
         """
         weights = self.cell_weights()
         low = autocast_dtype(input, self.proj_size)
-        if low is not None:
-            weights = [CellWeights(*(None if t is None else t.to(low) for t in w)) for w in weights]
-            if isinstance(input, PackedSequence):
-                data, batch_sizes, sorted_indices, unsorted_indices = input
-                input = PackedSequence(data.to(low), batch_sizes, sorted_indices, unsorted_indices)
-            else:
-                input = input.to(low)
-            hx = None if hx is None else (hx[0].to(low), hx[1].to(low))
-            device = (input.data if isinstance(input, PackedSequence) else input).device.type
-            with torch.autocast(device, dtype=low):  # the layer's own products in that dtype too
-                return self.forward_with([NativeRecurrence(w) for w in weights], input, hx)
-        return self.forward_with([NativeRecurrence(w) for w in weights], input, hx)
+        if low is None:
+            return self.forward_with([NativeRecurrence(w) for w in weights], input, hx)
+        weights = [CellWeights(*(None if t is None else t.to(low) for t in w)) for w in weights]
+        if isinstance(input, PackedSequence):
+            data, batch_sizes, sorted_indices, unsorted_indices = input
+            input = PackedSequence(data.to(low), batch_sizes, sorted_indices, unsorted_indices)
+        else:
+            input = input.to(low)
+        hx = None if hx is None else (hx[0].to(low), hx[1].to(low))
+        with torch.autocast(input.data.device.type, dtype=low):  # the layer's own products in that dtype too
+            return self.forward_with([NativeRecurrence(w) for w in weights], input, hx)
 
     def forward_with(
         self, recurrences: Sequence[Recurrence], input: Tensor | PackedSequence, hx: Hidden | None = None

@@ -50,6 +50,14 @@ KINDS: dict[str, tuple[Callable[[], tuple[nn.Module, nn.Module]], tuple[int, ...
 }
 
 
+def _double_pair(kind: str) -> tuple[nn.Module, nn.Module, Tensor]:
+    """PyTorch's module and the candidate from the same weights, in float64, and an input for them."""
+    make, shape = KINDS[kind]
+    torch.manual_seed(0)
+    reference, candidate = (m.double() for m in make())
+    return reference, candidate, torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+
+
 def _loss(output: object) -> Tensor:
     tensors = [output] if isinstance(output, Tensor) else list(torch.utils._pytree.tree_leaves(output))
     return sum(t.sum() for t in tensors)
@@ -96,17 +104,14 @@ def test_frozen_weights_after_a_dtype_move(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_load_state_dict_deepcopy_and_pickle_after_use(kind: str) -> None:
-    make, shape = KINDS[kind]
-    torch.manual_seed(0)
-    reference, candidate = (m.double() for m in make())
-    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    reference, candidate, x = _double_pair(kind)
     for module in (reference, candidate):
         _outcome(module, x)
         with torch.no_grad():
             for p in module.parameters():
                 p.mul_(0.5)
     torch.manual_seed(2)
-    fresh_reference, _ = (m.double() for m in make())
+    fresh_reference, _ = (m.double() for m in KINDS[kind][0]())
     for module in (reference, candidate):
         module.load_state_dict(fresh_reference.state_dict())
     expected = _outcome(reference, x)
@@ -117,10 +122,7 @@ def test_load_state_dict_deepcopy_and_pickle_after_use(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_functional_call_with_substituted_weights(kind: str) -> None:
-    make, shape = KINDS[kind]
-    torch.manual_seed(0)
-    reference, candidate = (m.double() for m in make())
-    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    reference, candidate, x = _double_pair(kind)
 
     def substituted(module: nn.Module) -> dict[str, Tensor]:
         return {n: (p.detach() * 1.5).requires_grad_() for n, p in module.named_parameters()}
@@ -133,10 +135,8 @@ def test_functional_call_with_substituted_weights(kind: str) -> None:
 @pytest.mark.parametrize("kind", ["lstm", "fast"])
 def test_vmap_is_refused_as_nn_lstm_refuses_it(kind: str) -> None:
     """nn.LSTM has no batching rule (aten::lstm): under torch.func.vmap it raises RuntimeError, and so do these."""
-    make, shape = KINDS[kind]
-    torch.manual_seed(0)
-    reference, candidate = (m.double() for m in make())
-    xs = torch.randn(3, *shape, dtype=torch.float64)
+    reference, candidate, x = _double_pair(kind)
+    xs = torch.stack([x, 2 * x, 3 * x])  # three independent inputs
     with pytest.raises(RuntimeError, match="Batching rule not implemented for aten::lstm"):
         torch.vmap(lambda x: reference(x)[0])(xs)
     with pytest.raises(RuntimeError):

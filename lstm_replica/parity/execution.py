@@ -156,7 +156,7 @@ def make_inputs(
 
 
 # nn.LSTM's keyword arguments at their defaults: a candidate that does not take one is built without it
-DEFAULTS = {"bias": True, "batch_first": False, "dropout": 0.0, "bidirectional": False, "proj_size": 0}
+DEFAULTS = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0, "bidirectional": False, "proj_size": 0}
 # the feature a non-default value of a keyword argument needs (see configs.FEATURES)
 FEATURE_OF = {
     "bias": "no_bias",
@@ -204,7 +204,7 @@ def construct_candidate(factory: Callable[..., nn.Module], kwargs: dict[str, obj
     accepted = accepted_keywords(factory)
     given = dict(kwargs) if accepted is None else {k: v for k, v in kwargs.items() if k in accepted}
     for key in sorted(set(kwargs) - set(given) - {"device", "dtype"}):
-        if (key in DEFAULTS and kwargs[key] == DEFAULTS[key]) or (key == "num_layers" and kwargs[key] == 1):
+        if key in DEFAULTS and kwargs[key] == DEFAULTS[key]:
             continue
         msg = f"Expected {describe(factory)} to take {key}={kwargs[key]!r}, got no such keyword argument"
         raise Refused(msg, FEATURE_OF.get(key))

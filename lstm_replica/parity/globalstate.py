@@ -80,15 +80,14 @@ def _label(owner: object, name: str) -> str:
     return f"{base}.{name}"
 
 
-def replaced(restore: bool = True) -> list[str]:
-    """The watched functions that are no longer torch's own (each put back when ``restore``)."""
+def replaced() -> list[str]:
+    """The watched functions that are no longer torch's own, each put back."""
     found = []
     for owner, name in WATCHED:
         original = ORIGINALS[id(owner), name]
         if getattr(owner, name, None) is not original:
             found.append(f"{_label(owner, name)} was replaced")
-            if restore:
-                setattr(owner, name, original)
+            setattr(owner, name, original)
     return found
 
 

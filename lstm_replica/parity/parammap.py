@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 from torch import Tensor, nn
@@ -56,7 +57,7 @@ class ParamMap:
     problems: list[str] = field(default_factory=list)
     partners: dict[str, Tensor] = field(default_factory=dict)  # folded elements: the second source, -1: none
 
-    @property
+    @cached_property
     def folded(self) -> list[str]:
         """Reference parameters some of whose elements the candidate holds only as a sum with another's."""
         hit = torch.zeros(self.total, dtype=torch.bool)
@@ -169,29 +170,31 @@ def discover(units: Sequence[Unit], load: Loader, twin: Callable[[Unit], tuple[n
     held_by: dict[str, Tensor] = {}  # reference element -> held by a buffer or frozen parameter
     for unit, candidate, _ in twins:
         held_by.update(_untrained_holders(candidate, unit.prefix, total))
+    squares = {}
     if any(bool((_decode(v, total) < 0).any()) for v in loaded.values()):
         _load_codes(twins, load, total, squared=True)
+        squares = {unit.prefix + n: p.detach() for unit, c, _ in twins for n, p in trainable(c, "").items()}
     sources: dict[str, Tensor] = {}
     partners: dict[str, Tensor] = {}
     covered = torch.zeros(total, dtype=torch.bool)
     problems: list[str] = []
-    for unit, candidate, _ in twins:
-        for name, p in trainable(candidate, unit.prefix).items():
-            index = _decode(loaded[name], total)
-            pair_a, pair_b = _decode_pair(loaded[name], p.detach(), total)
+    for name, codes in loaded.items():
+        index = _decode(codes, total)
+        if name in squares:
+            pair_a, pair_b = _decode_pair(codes, squares[name], total)
             folded = (index < 0) & (pair_a >= 0)
             index = torch.where(folded, pair_a, index)
-            sources[name] = index
             if bool(folded.any()):
                 partners[name] = torch.where(folded, pair_b, torch.full_like(pair_b, -1))
                 covered[pair_b[folded]] = True
-            covered[index[index >= 0]] = True
-            if bool((index < 0).any()):
-                bad = int((index < 0).sum())
-                problems.append(
-                    f"candidate parameter {name}: {bad} of {index.numel()} elements are not nn.LSTM weights "
-                    "moved into place (an extra parameter, or a sum or rescaling of weights)"
-                )
+        sources[name] = index
+        covered[index[index >= 0]] = True
+        if bool((index < 0).any()):
+            bad = int((index < 0).sum())
+            problems.append(
+                f"candidate parameter {name}: {bad} of {index.numel()} elements are not nn.LSTM weights "
+                "moved into place (an extra parameter, or a sum or rescaling of weights)"
+            )
     names = list(ref_shapes)
     sizes = [shape.numel() for shape in ref_shapes.values()]
     for name, hit in zip(names, covered.split(sizes), strict=True):

@@ -363,8 +363,9 @@ def _state(side: Side, optimiser: torch.optim.Optimizer, pmap: object) -> dict[s
         state = {n: optimiser.state[p].get(key) for n, p in side.parameters.items()}
         mapped = state if pmap is None else pmap.to_reference(state)
         found |= {f"{key} {n}": t for n, t in mapped.items()}
-    if pmap is not None:  # a folded bias is not nn.LSTM's pair of biases after a step (see FOLDED)
-        found = {k: t for k, t in found.items() if k.rpartition(" ")[2] not in pmap.folded}
+    if pmap is not None and pmap.folded:  # a folded bias is not nn.LSTM's pair of biases after a step (FOLDED)
+        folded = set(pmap.folded)
+        found = {k: t for k, t in found.items() if k.rpartition(" ")[2] not in folded}
     return found
 
 
