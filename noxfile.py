@@ -20,10 +20,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff lint and format check."""
-    session.install("ruff")
+    """ruff lint and format check, and mypy (its files and settings are in pyproject.toml)."""
+    # the extras too: mypy reads pytest's and matplotlib's own types (the plugin and plot.py import them)
+    session.install(TORCH, "-e", ".[test,plot]", "mypy", "ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
 
 
 @nox.session
@@ -42,7 +44,8 @@ def bench(session: nox.Session) -> None:
         "pytest", "benchmarks", "-n", "0", f"--benchmark-json={out}/bench.json", "--benchmark-sort=name",
         *session.posargs,
     )  # fmt: skip
-    session.run("python", "benchmarks/memory.py", f"--out={out}/memory.json")
+    root = {"PYTHONPATH": "."}  # benchmarks/workloads.py imports the tests' pure-torch oracles
+    session.run("python", "benchmarks/memory.py", f"--out={out}/memory.json", env=root)
     session.run("python", "benchmarks/harness_time.py", f"--out={out}/harness.json")
     session.run(
         "python", "benchmarks/report.py", f"--bench={out}/bench.json", f"--memory={out}/memory.json",

@@ -10,12 +10,19 @@ Options: ``tolerance``, ``quick``, ``configs``, ``device``, ``backend``,
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lstm_replica.parity.configs import Config, default_matrix, quick_matrix
 from lstm_replica.parity.report import ConfigResult, Report
 from lstm_replica.parity.runner import check
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-def assert_lstm_parity(candidate: object, **options: object) -> Report:
+    from lstm_replica.parity.runner import CheckArguments
+
+
+def assert_lstm_parity(candidate: object, **options: Unpack[CheckArguments]) -> Report:
     """Raise AssertionError with the full report unless ``candidate`` is a replica; return the report."""
     report = check(candidate, **options)
     if report.exit_status != 0:

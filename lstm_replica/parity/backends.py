@@ -10,8 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import torch
+
+if TYPE_CHECKING:
+    from torch.backends.cuda import cuBLASModule
+    from torch.backends.cudnn.rnn import CudnnRNNModule
+    from torch.backends.mkldnn import MkldnnModule
 
 BACKENDS = ("native", "onednn", "cudnn")
 
@@ -77,7 +83,9 @@ def _set_tf32(enabled: bool) -> Callable[[], None]:
     """
     if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
         precision = "tf32" if enabled else "ieee"
-        targets = [torch.backends.cuda.matmul, torch.backends.cudnn.rnn]
+        # cast: torch declares cudnn.rnn a plain module; on import it replaces itself by a CudnnRNNModule
+        rnn = cast("CudnnRNNModule", torch.backends.cudnn.rnn)
+        targets: list[cuBLASModule | CudnnRNNModule] = [torch.backends.cuda.matmul, rnn]
         previous = [t.fp32_precision for t in targets]
         for target in targets:
             target.fp32_precision = precision
@@ -105,9 +113,12 @@ def flags(backend: Backend) -> Iterator[None]:
     """
     with ExitStack() as stack:
         if backend.device == "cpu":
-            previous_mkldnn = torch.backends.mkldnn.enabled
-            torch.backends.mkldnn.enabled = backend.backend == "onednn"
-            stack.callback(setattr, torch.backends.mkldnn, "enabled", previous_mkldnn)
+            # cast: torch declares mkldnn.enabled a ContextProp; the module is replaced by a MkldnnModule whose
+            # descriptor reads and writes a bool
+            mkldnn = cast("MkldnnModule", torch.backends.mkldnn)
+            previous_mkldnn = mkldnn.enabled
+            mkldnn.enabled = backend.backend == "onednn"
+            stack.callback(setattr, mkldnn, "enabled", previous_mkldnn)
         else:
             previous_cudnn = torch.backends.cudnn.enabled
             torch.backends.cudnn.enabled = backend.backend == "cudnn"

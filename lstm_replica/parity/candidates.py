@@ -22,6 +22,7 @@ from pathlib import Path
 from torch import nn
 
 WeightAdapter = Callable[[nn.Module, nn.Module], None]
+Factory = Callable[..., object]  # a class or function that builds a candidate (checked to be an nn.Module when built)
 FILE_MODULE_PREFIX = "_lstm_parity_candidate_"  # a file target's private module name starts so
 
 
@@ -77,6 +78,9 @@ def _import_file(path: str) -> object:
     digest = hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
     name = f"{FILE_MODULE_PREFIX}{file.stem}_{digest}"  # two files of one name do not collide
     spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        msg = f"Expected {path} to be importable as a Python module, got no loader for it"
+        raise CheckError(msg)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     folder = str(file.resolve().parent)
@@ -91,11 +95,16 @@ def _import_file(path: str) -> object:
     return module
 
 
-def kind_of(factory: object) -> str:
-    """``"module"`` or ``"cell"``, from the names of the factory's parameters."""
-    if not callable(factory):
-        msg = f"Expected a class or factory, got {type(factory).__name__}"
+def as_factory(obj: object) -> Factory:
+    """``obj`` as a class or factory to build candidates with; CheckError if it cannot be called."""
+    if not callable(obj):
+        msg = f"Expected a class or factory, got {type(obj).__name__}"
         raise CheckError(msg)
+    return obj
+
+
+def kind_of(factory: Factory) -> str:
+    """``"module"`` or ``"cell"``, from the names of the factory's parameters."""
     if isinstance(factory, type) and issubclass(factory, nn.LSTM):
         return "module"  # nn.LSTM's own signature is (*args, **kwargs)
     try:
@@ -109,7 +118,7 @@ def kind_of(factory: object) -> str:
     return "module" if "num_layers" in names else "cell"
 
 
-def _parameter_names(factory: object) -> set[str]:
+def _parameter_names(factory: Factory) -> set[str]:
     """The named parameters of ``factory``; for a class whose ``__init__`` is ``(*args, **kwargs)``, its base's."""
     names = set(inspect.signature(factory).parameters)
     variadic = {"args", "kwargs"}
@@ -126,7 +135,7 @@ def _parameter_names(factory: object) -> set[str]:
     return names
 
 
-def accepted_keywords(factory: object) -> set[str] | None:
+def accepted_keywords(factory: Factory) -> set[str] | None:
     """The keyword arguments ``factory`` takes; None when it takes any (``**kwargs`` it passes to nn.LSTM)."""
     try:
         signature = inspect.signature(factory)
@@ -142,8 +151,9 @@ def describe(factory: object) -> str:
     module_name = getattr(factory, "__module__", "?")
     qualname = getattr(factory, "__qualname__", repr(factory))
     module = sys.modules.get(module_name)
-    if module_name.startswith(FILE_MODULE_PREFIX) and getattr(module, "__file__", None):
-        return f"{os.path.relpath(module.__file__)}:{qualname}"
+    file = getattr(module, "__file__", None) if module_name.startswith(FILE_MODULE_PREFIX) else None
+    if file:
+        return f"{os.path.relpath(file)}:{qualname}"
     return f"{module_name}.{qualname}"
 
 

@@ -22,17 +22,21 @@ everything else is still exercised in combination.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, replace
 from itertools import combinations, product
+from typing import TypedDict
 
 import torch
 
 SHORT_STEPS = 7
 PROJ_SIZE = 2
 
+Value = bool | int | float | str  # a factor's value
+Assignment = dict[str, Value]  # factor -> value, for some or all factors
+
 # the structural factors, covered three at a time
-STRUCTURE: dict[str, tuple[object, ...]] = {
+STRUCTURE: dict[str, tuple[Value, ...]] = {
     "num_layers": (1, 2, 3, 4),
     "bidirectional": (False, True),
     "proj": (False, True),
@@ -40,7 +44,7 @@ STRUCTURE: dict[str, tuple[object, ...]] = {
     "hx_given": (True, False),
 }
 # the other factors, covered two at a time (with each other and with the structural ones)
-OTHERS: dict[str, tuple[object, ...]] = {
+OTHERS: dict[str, tuple[Value, ...]] = {
     "bias": (True, False),
     "batch_first": (False, True),
     "dropout": (0.0, 0.25),
@@ -49,7 +53,7 @@ OTHERS: dict[str, tuple[object, ...]] = {
     "batch_class": ("one", "few", "many"),
     "length": ("one", "short", "long"),
 }
-FACTORS: dict[str, tuple[object, ...]] = {**STRUCTURE, **OTHERS}
+FACTORS: dict[str, tuple[Value, ...]] = {**STRUCTURE, **OTHERS}
 
 # class -> the inclusive range a value is drawn from
 WIDTHS = {"small": (1, 12), "medium": (13, 90), "large": (100, 300)}
@@ -60,7 +64,7 @@ PARAMETER_BUDGET = 600_000  # weight elements (see Config.parameter_count)
 STEP_BUDGET = 1_000  # layers x directions x steps: each cell step is a few Python-level ops, however small
 
 # features a candidate may declare unsupported -> the factor values they rule out
-FEATURES: dict[str, tuple[str, object]] = {
+FEATURES: dict[str, tuple[str, Value]] = {
     "proj_size": ("proj", True),
     "bidirectional": ("bidirectional", True),
     "packed": ("input_kind", "packed"),
@@ -76,6 +80,45 @@ FEATURES: dict[str, tuple[str, object]] = {
 }
 # features that are not a factor value: a probe the candidate cannot take part in
 PROBE_FEATURES = ("double_backward",)
+
+
+class Placement(TypedDict, total=False):
+    """Where and in which dtype a module is built: the ``device`` and ``dtype`` factory keyword arguments."""
+
+    device: str | torch.device
+    dtype: torch.dtype
+
+
+class ModuleKwargs(Placement, total=False):
+    """``nn.LSTM``'s constructor keyword arguments (``nn.LSTMCell``'s are a subset)."""
+
+    input_size: int
+    hidden_size: int
+    num_layers: int
+    bias: bool
+    batch_first: bool
+    dropout: float
+    bidirectional: bool
+    proj_size: int
+
+
+class ConfigFields(TypedDict, total=False):
+    """The fields of a :class:`Config`, as a researcher may give them in a dict (``check(config={...})``)."""
+
+    num_layers: int
+    bidirectional: bool
+    proj_size: int
+    bias: bool
+    batch_first: bool
+    input_kind: str
+    hx_given: bool
+    dropout: float
+    dtype: str
+    batch: int
+    steps: int
+    input_size: int
+    hidden_size: int
+    label: str
 
 
 @dataclass(frozen=True)
@@ -140,7 +183,7 @@ class Config:
         )
         return self.directions * per_direction
 
-    def module_kwargs(self) -> dict[str, object]:
+    def module_kwargs(self) -> ModuleKwargs:
         """``nn.LSTM``'s constructor arguments, device and dtype aside, written out here (not read from a model)."""
         return {
             "input_size": self.input_size,
@@ -157,7 +200,7 @@ class Config:
         return {"name": self.name, **asdict(self)}
 
 
-def _rules_out(feature: str, assignment: dict[str, object]) -> bool:
+def _rules_out(feature: str, assignment: Assignment) -> bool:
     factor, value = FEATURES[feature]
     if feature == "multi_layer":
         return assignment.get("num_layers", 1) != 1
@@ -175,7 +218,7 @@ def check_features(features: Iterable[str]) -> frozenset[str]:
     return features
 
 
-def dtype_restriction(dtypes: Iterable[str] | None) -> frozenset[str]:
+def dtype_restriction(dtypes: Collection[str] | None) -> frozenset[str]:
     """``--dtype``: the other dtypes, ruled out the way unsupported features are."""
     if not dtypes:
         return frozenset()
@@ -187,7 +230,7 @@ def dtype_restriction(dtypes: Iterable[str] | None) -> frozenset[str]:
     return frozenset(str(d) for d in known if d not in dtypes)
 
 
-def allowed(assignment: dict[str, object], unsupported: frozenset[str] = frozenset()) -> bool:
+def allowed(assignment: Assignment, unsupported: frozenset[str] = frozenset()) -> bool:
     """Constraints between factors (a partial assignment passes if it can still be completed)."""
     get = assignment.get
     if get("input_kind") == "unbatched" and get("batch_class", "one") != "one":
@@ -203,10 +246,10 @@ def allowed(assignment: dict[str, object], unsupported: frozenset[str] = frozens
     return not any(_rules_out(feature, assignment) for feature in unsupported if feature in FEATURES)
 
 
-Tuple = tuple[tuple[str, object], ...]
+Tuple = tuple[tuple[str, Value], ...]
 
 
-def _tuples(assignment: dict[str, object]) -> set[Tuple]:
+def _tuples(assignment: Assignment) -> set[Tuple]:
     """The structural triples and the pairs an assignment covers."""
     structural = [f for f in STRUCTURE if f in assignment]
     names = [f for f in FACTORS if f in assignment]
@@ -221,21 +264,21 @@ def required_tuples(unsupported: frozenset[str] = frozenset()) -> set[Tuple]:
         for values in product(*(STRUCTURE[f] for f in fs)):
             if allowed(dict(zip(fs, values, strict=True)), unsupported):
                 required.add(tuple(zip(fs, values, strict=True)))
-    for fs in combinations(FACTORS, 2):
-        for values in product(*(FACTORS[f] for f in fs)):
-            if allowed(dict(zip(fs, values, strict=True)), unsupported):
-                required.add(tuple(zip(fs, values, strict=True)))
+    for pair in combinations(FACTORS, 2):
+        for values in product(*(FACTORS[f] for f in pair)):
+            if allowed(dict(zip(pair, values, strict=True)), unsupported):
+                required.add(tuple(zip(pair, values, strict=True)))
     return required
 
 
-def covering_rows(unsupported: frozenset[str] = frozenset(), thorough: bool = False) -> list[dict[str, object]]:
+def covering_rows(unsupported: frozenset[str] = frozenset(), thorough: bool = False) -> list[Assignment]:
     """A greedy covering array: each row fixes one uncovered tuple, then fills the other factors best-first.
 
     ``thorough`` starts from every allowed combination of the structural factors instead.
     """
     uncovered = required_tuples(unsupported)
-    rows: list[dict[str, object]] = []
-    seeds: list[dict[str, object]] = []
+    rows: list[Assignment] = []
+    seeds: list[Assignment] = []
     if thorough:
         for values in product(*STRUCTURE.values()):
             start = dict(zip(STRUCTURE, values, strict=True))
@@ -252,7 +295,7 @@ def covering_rows(unsupported: frozenset[str] = frozenset(), thorough: bool = Fa
     return rows
 
 
-def _complete(start: dict[str, object], uncovered: set[Tuple], unsupported: frozenset[str]) -> dict[str, object] | None:
+def _complete(start: Assignment, uncovered: set[Tuple], unsupported: frozenset[str]) -> Assignment | None:
     """Fill the other factors of ``start`` best-first (most uncovered tuples); None if some factor has no value."""
     row = dict(start)
     for factor, values in FACTORS.items():
@@ -261,7 +304,11 @@ def _complete(start: dict[str, object], uncovered: set[Tuple], unsupported: froz
         options = [v for v in values if allowed({**row, factor: v}, unsupported)]
         if not options:
             return None
-        row[factor] = max(options, key=lambda v, f=factor: len(_tuples({**row, f: v}) & uncovered))
+
+        def newly_covered(v: Value, f: str = factor) -> int:
+            return len(_tuples({**row, f: v}) & uncovered)
+
+        row[factor] = max(options, key=newly_covered)
     return row
 
 
@@ -282,7 +329,7 @@ def _over_budget(config: Config) -> bool:
     return config.cost > COST_BUDGET or config.parameter_count > PARAMETER_BUDGET or cell_steps > STEP_BUDGET
 
 
-def _within_budget(config: Config, row: dict[str, object]) -> Config:
+def _within_budget(config: Config, row: Assignment) -> Config:
     """Shrink a drawn configuration toward its classes' lower bounds until it fits the budgets above."""
     steps_floor, batch_floor = LENGTHS[str(row["length"])][0], BATCHES[str(row["batch_class"])][0]
     width_floor = WIDTHS[str(row["width"])][0]
@@ -301,7 +348,7 @@ def _within_budget(config: Config, row: dict[str, object]) -> Config:
     return config
 
 
-def _from_row(row: dict[str, object], rng: random.Random) -> Config:
+def _from_row(row: Assignment, rng: random.Random) -> Config:
     hidden = _draw(rng, WIDTHS[str(row["width"])])
     if row["proj"]:
         hidden = max(hidden, 2)  # proj_size must be smaller than hidden_size
@@ -349,7 +396,7 @@ def extra_configs(unsupported: frozenset[str] = frozenset()) -> list[Config]:
     return [c for c in extras if allowed(assignment_of(c), unsupported)]
 
 
-def assignment_of(config: Config) -> dict[str, object]:
+def assignment_of(config: Config) -> Assignment:
     """The factor values a configuration takes (sizes read back into their classes)."""
 
     def klass(value: int, classes: dict[str, tuple[int, int]]) -> str:

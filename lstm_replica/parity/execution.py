@@ -17,8 +17,9 @@ A module's wrongly shaped tensors are compared, and reported, as they are.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeGuard, TypeVar, overload
 
 import torch
 from torch import Tensor, nn
@@ -27,8 +28,8 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 from lstm_replica.cell import Hidden
 from lstm_replica.layers import CellRecurrence
 from lstm_replica.lstm import LSTM
-from lstm_replica.parity.candidates import CheckError, WeightAdapter, accepted_keywords, describe, load_weights
-from lstm_replica.parity.configs import Config
+from lstm_replica.parity.candidates import CheckError, Factory, WeightAdapter, accepted_keywords, describe, load_weights
+from lstm_replica.parity.configs import Config, ModuleKwargs, Placement
 from lstm_replica.parity.parammap import ParamMap, Unit, discover, trainable
 from lstm_replica.parity.regimes import stress_sequence, stress_state
 
@@ -47,16 +48,22 @@ def structure(obj: object, depth: int = 0) -> str:
     return type(obj).__name__
 
 
-def _is_pair(obj: object) -> bool:
+def _is_pair(obj: object) -> TypeGuard[Sequence[object]]:
     return isinstance(obj, (tuple, list)) and len(obj) == 2
 
 
+def _is_tensor_pair(obj: object) -> TypeGuard[Sequence[Tensor]]:
+    return _is_pair(obj) and all(isinstance(t, Tensor) for t in obj)
+
+
 Forward = Callable[[Tensor | PackedSequence, Hidden | None], tuple[Tensor | PackedSequence, Hidden]]
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Candidate:
-    factory: Callable[..., nn.Module]
+    factory: Factory
     kind: str  # "module" | "cell"
     adapter: WeightAdapter | None = None
 
@@ -98,6 +105,11 @@ class Inputs:
     grad_output: Tensor  # shaped as the output (packed data for packed input)
     grad_h: Tensor
     grad_c: Tensor
+
+    @property
+    def hx(self) -> Hidden | None:
+        """``(h_0, c_0)``, or None when the state is not given (h_0 and c_0 are given together or not at all)."""
+        return None if self.h0 is None or self.c0 is None else (self.h0, self.c0)
 
 
 @dataclass
@@ -151,7 +163,7 @@ def make_inputs(
         x, grad_output = x.squeeze(1), grad_output.squeeze(1)  # (L, H_in), (L, D*H_out)
         h0, c0, grad_h, grad_c = (t.squeeze(1) for t in (h0, c0, grad_h, grad_c))
     if not config.hx_given:
-        h0 = c0 = None
+        return Inputs(x, lengths, None, None, grad_output, grad_h, grad_c)
     return Inputs(x, lengths, h0, c0, grad_output, grad_h, grad_c)
 
 
@@ -181,7 +193,7 @@ class CandidateRaised(CheckError):
     """The candidate raised where nn.LSTM does not (building, or a call on valid input): a difference."""
 
 
-def _construct(factory: Callable[..., nn.Module], kwargs: dict[str, object]) -> nn.Module:
+def _construct(factory: Callable[..., ModuleT], kwargs: ModuleKwargs) -> ModuleT:
     """The reference built with ``kwargs`` (nn.LSTM / nn.LSTMCell: any failure is the harness's)."""
     try:
         with warnings.catch_warnings():
@@ -193,7 +205,7 @@ def _construct(factory: Callable[..., nn.Module], kwargs: dict[str, object]) -> 
         raise CheckError(msg) from exc
 
 
-def construct_candidate(factory: Callable[..., nn.Module], kwargs: dict[str, object]) -> nn.Module:
+def construct_candidate(factory: Factory, kwargs: ModuleKwargs) -> nn.Module:
     """The candidate built with the keyword arguments it takes, then moved with ``.to(device, dtype)``.
 
     A keyword it does not take is left out when nn.LSTM's default is asked for (and device / dtype are
@@ -202,11 +214,12 @@ def construct_candidate(factory: Callable[..., nn.Module], kwargs: dict[str, obj
     :class:`CandidateRaised`.
     """
     accepted = accepted_keywords(factory)
+    values: dict[str, object] = dict(kwargs)
     given = dict(kwargs) if accepted is None else {k: v for k, v in kwargs.items() if k in accepted}
     for key in sorted(set(kwargs) - set(given) - {"device", "dtype"}):
-        if key in DEFAULTS and kwargs[key] == DEFAULTS[key]:
+        if key in DEFAULTS and values[key] == DEFAULTS[key]:
             continue
-        msg = f"Expected {describe(factory)} to take {key}={kwargs[key]!r}, got no such keyword argument"
+        msg = f"Expected {describe(factory)} to take {key}={values[key]!r}, got no such keyword argument"
         raise Refused(msg, FEATURE_OF.get(key))
     args = ", ".join(f"{k}={v}" for k, v in given.items())
     try:
@@ -222,24 +235,28 @@ def construct_candidate(factory: Callable[..., nn.Module], kwargs: dict[str, obj
     if not isinstance(module, nn.Module):
         msg = f"Expected {describe(factory)}(...) to return an nn.Module, got {type(module).__name__}"
         raise CheckError(msg)
-    moves = {k: kwargs[k] for k in ("device", "dtype") if k in kwargs and k not in given}
+    moves: Placement = {}
+    if "device" in kwargs and "device" not in given:
+        moves["device"] = kwargs["device"]
+    if "dtype" in kwargs and "dtype" not in given:
+        moves["dtype"] = kwargs["dtype"]
     return module.to(**moves) if moves else module
 
 
-def _seeded_build(seed: int, build: Callable[[], object]) -> object:
+def _seeded_build(seed: int, build: Callable[[], T]) -> T:
     """``build()`` with torch's generator seeded: candidate and reference draw their weights from the same state."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build()
 
 
-def cell_units(config: Config) -> list[tuple[str, dict[str, object]]]:
+def cell_units(config: Config) -> list[tuple[str, ModuleKwargs]]:
     """Cell candidates: one cell per layer and direction, named as nn.LSTM's suffixes, with its constructor kwargs."""
     units = []
     for layer in range(config.num_layers):
         layer_input = config.input_size if layer == 0 else config.directions * config.hidden_size
         for direction in range(config.directions):
-            kwargs = {"input_size": layer_input, "hidden_size": config.hidden_size, "bias": config.bias}
+            kwargs: ModuleKwargs = {"input_size": layer_input, "hidden_size": config.hidden_size, "bias": config.bias}
             units.append((f"l{layer}{'_reverse' if direction else ''}.", kwargs))
     return units
 
@@ -254,13 +271,15 @@ def _layout(unit: Unit) -> list[str]:
         problems.append(f"state_dict has keys nn.LSTM's has not: {', '.join(unit.prefix + k for k in extra)}")
     if isinstance(unit.reference, nn.LSTM) and hasattr(unit.candidate, "all_weights"):
         listed = [list(names) for names in unit.reference._all_weights]
+        got: list[list[object]]
         try:
-            got = [[tuple(w.shape) for w in layer] for layer in unit.candidate.all_weights]
+            weights: Any = unit.candidate.all_weights  # the candidate's own: of any type, and reading it may raise
+            got = [[tuple(w.shape) for w in layer] for layer in weights]
         except Exception as exc:  # noqa: BLE001 - the candidate's property may raise anything
             got = [[f"{type(exc).__name__}: {exc}"]]
-        expected = [[tuple(w.shape) for w in layer] for layer in unit.reference.all_weights]
-        if got != expected:
-            problems.append(f"all_weights lists shapes {got}; nn.LSTM's {expected} ({listed})")
+        shapes = [[tuple(w.shape) for w in layer] for layer in unit.reference.all_weights]
+        if got != shapes:
+            problems.append(f"all_weights lists shapes {got}; nn.LSTM's {shapes} ({listed})")
     order = [n for n, _ in unit.candidate.named_parameters() if n in theirs]
     expected = [n for n, _ in unit.reference.named_parameters() if n in order]
     if order != expected:
@@ -275,7 +294,7 @@ def build_pair(candidate: Candidate, config: Config, device: str, seed: int, res
     ``rest_in_train``: modules rest in train mode instead of eval mode (cuDNN's LSTM has no backward in
     eval mode; with dropout 0 both modes compute the same function).
     """
-    factory_kwargs = {"device": device, "dtype": config.torch_dtype}
+    factory_kwargs: Placement = {"device": device, "dtype": config.torch_dtype}
     specs = [("", config.module_kwargs())] if candidate.kind == "module" else cell_units(config)
     ref_factory: Callable[..., nn.Module] = nn.LSTM if candidate.kind == "module" else nn.LSTMCell
 
@@ -293,7 +312,7 @@ def build_pair(candidate: Candidate, config: Config, device: str, seed: int, res
         load_weights(cand, ref, candidate.adapter)
 
     def twin(unit: Unit) -> tuple[nn.Module, nn.Module]:
-        twin_args = {**unit_kwargs[unit.prefix], "device": "cpu", "dtype": torch.float64}
+        twin_args: ModuleKwargs = {**unit_kwargs[unit.prefix], "device": "cpu", "dtype": torch.float64}
         return construct_candidate(candidate.factory, twin_args), _construct(ref_factory, twin_args)
 
     with torch.random.fork_rng(devices=[]):
@@ -304,7 +323,7 @@ def build_pair(candidate: Candidate, config: Config, device: str, seed: int, res
     for unit in units:
         own.update({name: p.detach().clone() for name, p in trainable(unit.candidate, unit.prefix).items()})
     initial = pmap.to_reference(own)
-    ref_params = {u.prefix + n: p for u in units for n, p in u.reference.named_parameters()}
+    ref_params: dict[str, Tensor] = {u.prefix + n: p for u in units for n, p in u.reference.named_parameters()}
     reference_initial = {n: p.detach().clone() for n, p in ref_params.items()}
 
     def sync() -> None:
@@ -312,7 +331,7 @@ def build_pair(candidate: Candidate, config: Config, device: str, seed: int, res
             load(unit.candidate, unit.reference)
 
     sync()
-    cand_params = {name: p for u in units for name, p in trainable(u.candidate, u.prefix).items()}
+    cand_params: dict[str, Tensor] = {name: p for u in units for name, p in trainable(u.candidate, u.prefix).items()}
     if candidate.kind == "module":
         module, reference = units[0].candidate, units[0].reference
         sides = Side(module, cand_params, [module]), Side(reference, ref_params, [reference])
@@ -352,7 +371,7 @@ def _checked_cell(cell: nn.Module) -> Callable[[Tensor, Hidden], Hidden]:
 
     def call(x_t: Tensor, hidden: Hidden) -> Hidden:
         result = cell(x_t, hidden)
-        if not (_is_pair(result) and all(isinstance(t, Tensor) for t in result)):
+        if not _is_tensor_pair(result):
             msg = f"Expected the cell to return (h, c) as nn.LSTMCell does, got {structure(result)}"
             raise CheckError(msg)
         for label, got, given in zip("hc", result, hidden, strict=True):
@@ -395,6 +414,10 @@ def _strided(t: Tensor) -> Tensor:
     return buffer[..., ::2]
 
 
+@overload
+def _clone(t: Tensor, grad: bool, strided: bool = False) -> Tensor: ...
+@overload
+def _clone(t: Tensor | None, grad: bool, strided: bool = False) -> Tensor | None: ...
 def _clone(t: Tensor | None, grad: bool, strided: bool = False) -> Tensor | None:
     if t is None:
         return None
@@ -417,7 +440,7 @@ def run(
     state_needs = grad and (call.input_grad if call.state_grad is None else call.state_grad)
     x = _clone(inputs.x, needs, call.strided)
     h0, c0 = _clone(inputs.h0, state_needs, call.strided), _clone(inputs.c0, state_needs, call.strided)
-    fed = x
+    fed: Tensor | PackedSequence = x
     lengths = inputs.lengths
     if lengths is not None and call.sorted_packing:
         order = lengths.argsort(descending=True, stable=True)
@@ -427,10 +450,10 @@ def run(
         fed = pack_padded_sequence(x_sorted, lengths, batch_first=config.batch_first, enforce_sorted=True)
     elif lengths is not None:
         fed = pack_padded_sequence(x, lengths, batch_first=config.batch_first, enforce_sorted=False)
-    hx = None if h0 is None else (h0, c0)
+    hx = None if h0 is None or c0 is None else (h0, c0)
     if hx is not None and lengths is not None and call.sorted_packing:
         hx = (hx[0].index_select(1, order.to(x.device)), hx[1].index_select(1, order.to(x.device)))
-    if hx is not None and call.computed_state:
+    if h0 is not None and c0 is not None and call.computed_state:
         hx = (h0 * 1.0, c0 * 1.0) if state_needs else (h0 + 0.0, c0 + 0.0)  # not leaves: computed upstream
     before = {name: (p, p.detach().clone()) for name, p in side.parameters.items()}
     context = torch.inference_mode() if call.mode == "inference" else torch.set_grad_enabled(grad)
@@ -442,7 +465,7 @@ def run(
         output = output.data  # (T, D*H_out)
     tensors: dict[str, Tensor | None] = {"output": output, "h_n": h_n, "c_n": c_n}
     unmodified = all(
-        given is None or torch.equal(given.detach(), original)
+        given is None or original is None or torch.equal(given.detach(), original)
         for given, original in ((x, inputs.x), (h0, inputs.h0), (c0, inputs.c0))
     )
     changed = [name for name, (p, value) in before.items() if not torch.equal(p.detach(), value)]
@@ -450,7 +473,7 @@ def run(
     changed += [f"{name} (replaced by another tensor)" for name, (p, _) in before.items() if current.get(name) is not p]
     aliased = _aliased(tensors, (x, h0, c0))
     if grad:
-        tensors.update(_gradients(side, tensors, inputs, x, h0, c0, call, pmap))
+        tensors.update(_gradients(side, (output, h_n, c_n), inputs, x, h0, c0, call, pmap))
     return Outcome(tensors, packing, unmodified, changed, aliased)
 
 
@@ -469,7 +492,7 @@ def _aliased(results: dict[str, Tensor | None], given: tuple[Tensor | None, ...]
 
 
 def _span(t: Tensor) -> tuple[int, int]:
-    start = t.untyped_storage().data_ptr() + t.storage_offset() * t.element_size()
+    start = t.untyped_storage().data_ptr() + int(t.storage_offset()) * t.element_size()
     extent = sum((size - 1) * stride for size, stride in zip(t.shape, t.stride(), strict=True)) + 1
     return start, start + extent * t.element_size()
 
@@ -478,7 +501,7 @@ def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
-def _call(phase: str, fn: Callable, *args: object) -> object:
+def _call(phase: str, fn: Callable[..., T], *args: object) -> T:
     """``fn(*args)``; what the candidate's code raises becomes a :class:`CheckError` naming the phase."""
     try:
         return fn(*args)
@@ -490,10 +513,12 @@ def _call(phase: str, fn: Callable, *args: object) -> object:
 
 
 def _unpack(result: object) -> tuple[Tensor | PackedSequence, Tensor, Tensor]:
-    if _is_pair(result) and isinstance(result[0], (Tensor, PackedSequence)) and _is_pair(result[1]):
-        h_n, c_n = result[1]
-        if isinstance(h_n, Tensor) and isinstance(c_n, Tensor):
-            return result[0], h_n, c_n
+    if _is_pair(result):
+        output, state = result
+        if isinstance(output, (Tensor, PackedSequence)) and _is_pair(state):
+            h_n, c_n = state
+            if isinstance(h_n, Tensor) and isinstance(c_n, Tensor):
+                return output, h_n, c_n
     msg = f"Expected forward to return (output, (h_n, c_n)) as nn.LSTM does, got {structure(result)}"
     raise CheckError(msg)
 
@@ -502,12 +527,13 @@ def loss_of(results: tuple[Tensor, Tensor, Tensor], inputs: Inputs, loss: str) -
     """The scalar a call backpropagates: the upstream gradients dotted with the outputs the loss uses."""
     upstream = (inputs.grad_output, inputs.grad_h, inputs.grad_c)
     used = {"all": (0, 1, 2), "output": (0,), "h_n": (1,), "c_n": (2,)}[loss]
-    return sum((results[i] * upstream[i]).sum() for i in used)
+    terms = [(results[i] * upstream[i]).sum() for i in used]
+    return sum(terms[1:], start=terms[0])
 
 
 def _gradients(
     side: Side,
-    tensors: dict[str, Tensor | None],
+    results: tuple[Tensor, Tensor, Tensor],
     inputs: Inputs,
     x: Tensor,
     h0: Tensor | None,
@@ -516,13 +542,12 @@ def _gradients(
     pmap: ParamMap | None,
 ) -> dict[str, Tensor | None]:
     upstream = (inputs.grad_output, inputs.grad_h, inputs.grad_c)
-    results = (tensors["output"], tensors["h_n"], tensors["c_n"])
     if any(r.shape != g.shape for r, g in zip(results, upstream, strict=True)):
         return {}  # the forward comparison already reports the wrong shape
     wrt: dict[str, Tensor] = {}
     if call.input_grad:
         wrt["grad input"] = x
-    if (call.input_grad if call.state_grad is None else call.state_grad) and h0 is not None:
+    if (call.input_grad if call.state_grad is None else call.state_grad) and h0 is not None and c0 is not None:
         wrt |= {"grad h_0": h0, "grad c_0": c0}
     params = {name: p for name, p in side.parameters.items() if p.requires_grad}
     wrt |= {f"grad {name}": p for name, p in params.items()}

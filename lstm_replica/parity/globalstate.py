@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
-# name -> (read, write)
-SETTINGS: dict[str, tuple[Callable[[], object], Callable[[object], None]]] = {
+# name -> (read, write); Any: each setting has its own value type, and write only ever gets what its read returned
+SETTINGS: dict[str, tuple[Callable[[], Any], Callable[[Any], object]]] = {
     "torch.get_default_dtype()": (torch.get_default_dtype, torch.set_default_dtype),
     "torch.get_num_threads()": (torch.get_num_threads, torch.set_num_threads),
     "torch.is_grad_enabled()": (torch.is_grad_enabled, torch.set_grad_enabled),
@@ -76,8 +77,9 @@ ORIGINALS = {(id(owner), name): getattr(owner, name, None) for owner, name in WA
 
 def _label(owner: object, name: str) -> str:
     prefix = getattr(owner, "__module__", None) if isinstance(owner, type) else None
-    base = f"{prefix}.{owner.__qualname__}" if prefix else getattr(owner, "__name__", repr(owner))
-    return f"{base}.{name}"
+    if isinstance(owner, type) and prefix:
+        return f"{prefix}.{owner.__qualname__}.{name}"
+    return f"{getattr(owner, '__name__', repr(owner))}.{name}"
 
 
 def replaced() -> list[str]:

@@ -17,16 +17,22 @@ import signal
 import time
 from dataclasses import replace
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
 from lstm_replica.parity.report import ConfigResult, Report
-from lstm_replica.parity.runner import DEFAULT_TIMEOUT_S, check
+from lstm_replica.parity.runner import DEFAULT_TIMEOUT_S, CheckOptions, check
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 STUCK_EXIT = 3  # the child's exit status after its watchdog gave up on the candidate
 GRACE_S = 30.0  # beyond the per-configuration time-out, how long the parent waits for a silent child
 Started = tuple[Report, list[dict[str, object]]]  # the header report and the chosen configurations
 
 
-def check_isolated(candidate: str, *, timeout: float | None = DEFAULT_TIMEOUT_S, **options: object) -> Report:
+def check_isolated(
+    candidate: str, *, timeout: float | None = DEFAULT_TIMEOUT_S, **options: Unpack[CheckOptions]
+) -> Report:
     """:func:`check` of ``candidate`` (a ``module:attr`` / ``file.py:attr`` target) in child processes."""
     context = multiprocessing.get_context("spawn")
     header: Report | None = None
@@ -36,7 +42,8 @@ def check_isolated(candidate: str, *, timeout: float | None = DEFAULT_TIMEOUT_S,
     remaining = options.pop("configs", None)
     while True:
         receiver, sender = context.Pipe(duplex=False)
-        args = (sender, candidate, {**options, "configs": remaining, "timeout": timeout})
+        sent: CheckOptions = {**options, "configs": remaining}
+        args = (sender, candidate, timeout, sent)
         child = context.Process(target=_child, args=args, daemon=True)
         child.start()
         sender.close()
@@ -59,13 +66,13 @@ def check_isolated(candidate: str, *, timeout: float | None = DEFAULT_TIMEOUT_S,
         else:
             why = f"the candidate's process died in this configuration ({_exit_reason(child.exitcode)})"
             results.append(ConfigResult(current, "different", why))
-        remaining = [c["name"] for c in left[1:]]
+        remaining = [str(c["name"]) for c in left[1:]]
         if not remaining:
             break
     return _assemble(header, last, results, candidate)
 
 
-def _child(sender: Connection, candidate: str, options: dict[str, object]) -> None:
+def _child(sender: Connection, candidate: str, timeout: float | None, options: CheckOptions) -> None:
     def notify(kind: str, payload: object) -> None:
         sender.send((kind, payload))
 
@@ -73,7 +80,7 @@ def _child(sender: Connection, candidate: str, options: dict[str, object]) -> No
         sender.send(("stuck", message))
         os._exit(STUCK_EXIT)
 
-    report = check(candidate, on_result=notify, on_stuck=give_up, **options)
+    report = check(candidate, timeout=timeout, on_result=notify, on_stuck=give_up, **options)
     sender.send(("report", report))
     sender.close()
 

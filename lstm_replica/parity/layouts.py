@@ -109,11 +109,15 @@ def _reference_cells(reference: nn.Module) -> list[Cell]:
         raise CheckError(msg)
     if isinstance(reference, nn.LSTMCell):
         return [Cell(reference.weight_ih, reference.weight_hh, reference.bias_ih, reference.bias_hh)]
+    if not isinstance(reference, nn.LSTM):
+        msg = f"Expected nn.LSTM or nn.LSTMCell as the reference, got {type(reference).__name__}"
+        raise CheckError(msg)
     cells = []
     for layer in range(reference.num_layers):
         for suffix in ("", "_reverse")[: 2 if reference.bidirectional else 1]:
-            names = [f"{kind}_l{layer}{suffix}" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-            cells.append(Cell(*(getattr(reference, n, None) for n in names)))
+            weights = [getattr(reference, f"{kind}_l{layer}{suffix}") for kind in ("weight_ih", "weight_hh")]
+            biases = [getattr(reference, f"{kind}_l{layer}{suffix}", None) for kind in ("bias_ih", "bias_hh")]
+            cells.append(Cell(weights[0], weights[1], biases[0], biases[1]))
     return cells
 
 

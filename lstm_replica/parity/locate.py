@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from lstm_replica.parity.candidates import CheckError
 from lstm_replica.parity.compare import differing
 from lstm_replica.parity.configs import Config
 from lstm_replica.parity.execution import Outcome, Pair
@@ -76,7 +77,7 @@ def _lowest_differing_state(cand: Outcome, ref: Outcome, config: Config) -> int 
     rows = torch.zeros(config.num_layers * config.directions, dtype=torch.bool)
     for name in ("h_n", "c_n"):
         a, b = cand.tensors.get(name), ref.tensors[name]
-        if a is not None and a.shape == b.shape:
+        if a is not None and b is not None and a.shape == b.shape:
             rows |= differing(_states(a, config), _states(b, config)).flatten(1).any(1)  # (D*layers,)
     return _first_index(rows) if rows.any() else None
 
@@ -91,12 +92,15 @@ def _locate_output(a: Tensor, b: Tensor, config: Config, cand: Outcome, ref: Out
             order = config.steps - 1 - t if d else t
             if best is None or order < best[0]:
                 best = (order, t, "reverse" if d else "forward")
+    if best is None:  # no element differs: nothing to locate (only a differing output is located)
+        return Location("output", note="no element differs")
     _, t, direction = best
     batch = _first_index(mask[t].any(1))
     row = _lowest_differing_state(cand, ref, config)
     layer = config.num_layers - 1 if row is None else row // config.directions
     note = ""
-    if layer < config.num_layers - 1:  # the defect starts below the top layer: its final state says which direction
+    # the defect starts below the top layer: its final state says which direction
+    if row is not None and layer < config.num_layers - 1:
         direction = "reverse" if row % config.directions else "forward"
         note = "time step and batch index as first seen in the top layer's output"
     return Location("output", t, layer, direction if config.bidirectional else None, batch, note=note)
@@ -176,8 +180,16 @@ def probe_gate(make_pair: Callable[[Config], Pair], config: Config, generator: t
             cand_out, cand_state = pair.candidate.forward(fed, hx)
             ref_out, ref_state = pair.reference.forward(fed, hx)
             results = zip((cand_out, *cand_state), (ref_out, *ref_state), strict=True)
-            hits.append(any(a.shape != b.shape or differing(a, b).any() for a, b in results))
+            hits.append(any(_differs(a, b) for a, b in results))
     gates = [g for g, hit in zip(GATES, hits, strict=True) if hit]
     if len(gates) == len(GATES):
         return "all gates"
     return ",".join(gates) or None
+
+
+def _differs(a: Tensor | PackedSequence, b: Tensor | PackedSequence) -> bool:
+    """Two results of the probe's call (its input is a Tensor, so is each result) differ in shape or value."""
+    if isinstance(a, PackedSequence) or isinstance(b, PackedSequence):
+        msg = "Expected forward to return a Tensor output for a Tensor input, got a PackedSequence"
+        raise CheckError(msg)
+    return a.shape != b.shape or bool(differing(a, b).any())

@@ -29,7 +29,7 @@ peepholes for example) are differences, named in :attr:`ParamMap.problems`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -86,7 +86,7 @@ class ParamMap:
             for (name, shape), chunk in zip(self.ref_shapes.items(), flat.split(sizes), strict=True)
         }
 
-    def to_reference(self, tensors: dict[str, Tensor | None]) -> dict[str, Tensor | None]:
+    def to_reference(self, tensors: Mapping[str, Tensor | None]) -> dict[str, Tensor | None]:
         """Candidate-named tensors shaped like its parameters (values, state) in the reference's names and layout.
 
         A reference element no candidate element holds is NaN (the audit has already named it), and so is
@@ -126,7 +126,7 @@ class ParamMap:
             found[name] = values.view(target.shape)
         return found
 
-    def grads_to_reference(self, grads: dict[str, Tensor | None]) -> dict[str, Tensor | None]:
+    def grads_to_reference(self, grads: Mapping[str, Tensor | None]) -> dict[str, Tensor | None]:
         """Candidate-named gradients summed into the reference's names; None where no gradient arrived.
 
         A candidate parameter without a gradient (``.grad`` None: not in the graph) counts as zeros when

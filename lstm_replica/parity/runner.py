@@ -37,16 +37,27 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
+from typing import TypedDict
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from lstm_replica.cell import Hidden
 from lstm_replica.parity import backends
 from lstm_replica.parity.backends import Backend
-from lstm_replica.parity.candidates import CheckError, describe, kind_of, load, load_adapter
+from lstm_replica.parity.candidates import (
+    CheckError,
+    Factory,
+    WeightAdapter,
+    as_factory,
+    describe,
+    kind_of,
+    load,
+    load_adapter,
+)
 from lstm_replica.parity.compare import Difference, Tolerance, compare, per_step, tolerance_for
-from lstm_replica.parity.configs import Config, check_features, dtype_restriction, select
+from lstm_replica.parity.configs import Config, ConfigFields, check_features, dtype_restriction, select
 from lstm_replica.parity.deadline import TimedOut, deadline
 from lstm_replica.parity.diagnose import LOW_PRECISION, diagnose
 from lstm_replica.parity.execution import (
@@ -89,6 +100,35 @@ from lstm_replica.parity.session import (
 REFERENCES = {"module": "torch.nn.LSTM", "cell": "torch.nn.LSTMCell"}
 FORWARD = ("output", "h_n", "c_n", "step h (teacher-forced)", "step c (teacher-forced)")
 DEFAULT_TIMEOUT_S = 120.0
+CellStep = Callable[[Tensor, Hidden], Hidden]  # a cell called as cell(x_t, (h, c)) -> (h, c)
+
+
+class CheckOptions(TypedDict, total=False):
+    """:func:`check`'s keyword arguments but ``timeout`` and the callbacks: what a child process is sent (isolation)."""
+
+    tolerance: bool
+    quick: bool
+    configs: list[str] | None
+    device: str
+    backend: str
+    tf32: bool
+    seed: int
+    weights: str | WeightAdapter | None
+    progress: bool
+    fail_fast: bool
+    config: Config | ConfigFields | None
+    only_config: bool
+    thorough: bool
+    unsupported: tuple[str, ...] | list[str] | frozenset[str]
+    dtypes: tuple[str, ...] | list[str] | None
+
+
+class CheckArguments(CheckOptions, total=False):
+    """Every keyword argument of :func:`check`."""
+
+    timeout: float | None
+    on_stuck: Callable[[str], None] | None
+    on_result: Callable[[str, object], None] | None
 
 
 def config_seed(seed: int, config: Config) -> int:
@@ -106,12 +146,12 @@ def check(
     backend: str = "native",
     tf32: bool = False,
     seed: int = 0,
-    weights: object = None,
+    weights: str | WeightAdapter | None = None,
     progress: bool = False,
     timeout: float | None = DEFAULT_TIMEOUT_S,
     on_stuck: Callable[[str], None] | None = None,
     fail_fast: bool = False,
-    config: Config | dict[str, object] | None = None,
+    config: Config | ConfigFields | None = None,
     only_config: bool = False,
     thorough: bool = False,
     unsupported: tuple[str, ...] | list[str] | frozenset[str] = (),
@@ -144,11 +184,12 @@ def check(
     report = Report(label, "?", "?", "tolerance" if tolerance else "bitwise", provenance)
     try:
         backends.validate(setup)
-        factory = load(candidate) if isinstance(candidate, str) else candidate
+        loaded = load(candidate) if isinstance(candidate, str) else candidate
         tampered = replaced()
         if tampered:
             msg = f"Expected torch's own LSTM and comparison functions, got: {'; '.join(tampered)} (restored)"
             raise CheckError(msg)
+        factory = as_factory(loaded)
         kind = kind_of(factory)
         declared = check_features(unsupported)
         report.why_unsupported |= _probed(factory, kind, declared, timeout, on_stuck)
@@ -202,17 +243,20 @@ def check(
             report.stopped = "after the first difference (--fail-fast)"
             break
     bar.close()
-    report.diagnosis = _diagnosis(spec, report, setup, seed)
+    report.diagnosis = _diagnosis(spec, report, setup, seed, selected)
     return report
 
 
-def _diagnosis(spec: Candidate, report: Report, setup: Backend, seed: int) -> str:
-    """Rounding or defect, for the first float32 or half configuration that is not bitwise (see :mod:`.diagnose`)."""
+def _diagnosis(spec: Candidate, report: Report, setup: Backend, seed: int, selected: list[Config]) -> str:
+    """Rounding or defect, for the first float32 or half configuration that is not bitwise (see :mod:`.diagnose`).
+
+    ``selected``: the configurations the report's results are of (a result names its configuration).
+    """
     suspects = [r for r in report.checked if r.status in ("within tolerance", "different") and r.differences]
     suspects = [r for r in suspects if r.config["dtype"] in LOW_PRECISION and not all(d.bitwise for d in r.differences)]
     if not suspects:
         return ""
-    config = Config(**{k: v for k, v in suspects[0].config.items() if k != "name"})
+    config = {c.name: c for c in selected}[suspects[0].name]
     try:
         with backends.flags(setup), _seeded(config_seed(seed, config), setup.device), global_state():
             return diagnose(spec, config, setup.device, config_seed(seed, config))
@@ -221,7 +265,7 @@ def _diagnosis(spec: Candidate, report: Report, setup: Backend, seed: int) -> st
 
 
 def _probed(
-    factory: object, kind: str, declared: frozenset[str], timeout: float | None, on_stuck: Callable[[str], None] | None
+    factory: Factory, kind: str, declared: frozenset[str], timeout: float | None, on_stuck: Callable[[str], None] | None
 ) -> dict[str, str]:
     """:func:`refused_features` under the time limit; a candidate that hangs there shows it in the configurations."""
     reason = f"timed out after {timeout or 0:g} s while trying the candidate's features (a small build and call)"
@@ -233,7 +277,7 @@ def _probed(
         return {}
 
 
-def refused_features(factory: object, kind: str, declared: frozenset[str]) -> dict[str, str]:
+def refused_features(factory: Factory, kind: str, declared: frozenset[str]) -> dict[str, str]:
     """Features the candidate refuses when built for them (see :func:`construct_candidate`), with its words.
 
     Each feature is tried alone on a small CPU configuration; what the caller already declared is not tried.
@@ -433,7 +477,7 @@ def _check_config(
     worst = failing[0]
     where = f"{worst.probe}: " if worst.probe else ""
     cand_outcome, ref_outcome, shaped = outcomes.get(worst.probe, (None, None, config))
-    if cand_outcome is None or not _comparable(cand_outcome, ref_outcome, worst.tensor):
+    if cand_outcome is None or ref_outcome is None or not _comparable(cand_outcome, ref_outcome, worst.tensor):
         result.reason = where + (worst.note or f"{worst.tensor} differs")
     else:
         probe = _gate_probe(spec, config, setup, seed) if worst.tensor in FORWARD else None
@@ -447,14 +491,17 @@ def _cell_without_state(
     pair: Pair, config: Config, device: str, row: Tolerance, generator: torch.Generator, result: ConfigResult
 ) -> None:
     """The cell called as ``cell(x)``, hx=None, batched and 1-D, against nn.LSTMCell called the same way."""
+    reference_cell, candidate_cell = pair.reference.raw_cell, pair.candidate.raw_cell
+    if reference_cell is None or candidate_cell is None:  # module candidates: no cell to call
+        return
     x = torch.randn(max(config.batch, 1), config.input_size, generator=generator, dtype=torch.float64)
     x = x.to(config.torch_dtype).to(device)  # (N, H_in)
     for probe, given in (("cell(x), hx=None", x), ("cell(x) 1-D, hx=None", x[0])):
         with torch.no_grad():
-            expected = pair.reference.raw_cell(given)
+            expected = reference_cell(given)
         try:
             with torch.no_grad():
-                got = pair.candidate.raw_cell(given)
+                got = candidate_cell(given)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the candidate may raise anything: a difference
             result.differences.append(raised(probe, CheckError(f"{type(exc).__name__}: {exc}")))
             continue
@@ -481,8 +528,11 @@ def _comparable(a: Outcome, b: Outcome, name: str) -> bool:
 
 def _output_steps(cand: Outcome, ref: Outcome, config: Config) -> dict[str, dict[str, list[float]]]:
     """Per-step error series of the output; for a bidirectional module also of each direction's half."""
-    a = time_major(cand.tensors["output"], config, ref.packing)  # (L, N, D*H_out)
-    b = time_major(ref.tensors["output"], config, ref.packing)  # (L, N, D*H_out)
+    cand_output, ref_output = cand.tensors["output"], ref.tensors["output"]
+    if cand_output is None or ref_output is None:  # not comparable: no series
+        return {}
+    a = time_major(cand_output, config, ref.packing)  # (L, N, D*H_out)
+    b = time_major(ref_output, config, ref.packing)  # (L, N, D*H_out)
     abs_steps, ulp_steps = per_step(a, b)
     series = {"output": {"max_abs": abs_steps, "max_ulps": ulp_steps}}
     if config.bidirectional:
@@ -501,9 +551,17 @@ def _same_packing(cand: Outcome, ref: Outcome) -> bool:
     )
 
 
-def _replay(step: Callable, cand_cell: Callable, ref_cell: Callable, x: Tensor, start: tuple[Tensor, Tensor]) -> tuple:
+def _replay(
+    step: Callable[[CellStep, Tensor, Hidden], Hidden],
+    cand_cell: CellStep,
+    ref_cell: CellStep,
+    x: Tensor,
+    start: Hidden,
+) -> tuple[list[Hidden], list[Hidden], list[Hidden]]:
     """Reference states, free-running candidate states and teacher-forced candidate states, per step."""
-    ref_states, free, forced = [], [], []
+    ref_states: list[Hidden] = []
+    free: list[Hidden] = []
+    forced: list[Hidden] = []
     ref_state, cand_state = start, start
     with torch.no_grad():
         for x_t in x.unbind(0):
@@ -523,15 +581,18 @@ def _teacher_forced(
     Adds the teacher-forced comparisons and the per-step series to ``result``; returns the
     teacher-forced tensors of candidate and reference by name, for locating a difference.
     """
+    if cand.cell is None or ref.cell is None:  # module candidates: no cell to replay
+        return {}, {}
     x = time_major(inputs.x, config, None)  # (L, N, H_in)
     n, h = x.size(1), config.hidden_size
-    if inputs.h0 is None:
+    given = inputs.hx
+    if given is None:
         start = (x.new_zeros(n, h), x.new_zeros(n, h))
     else:
-        start = (inputs.h0[0].reshape(n, h), inputs.c0[0].reshape(n, h))  # layer 0 forward: (N, H)
+        start = (given[0][0].reshape(n, h), given[1][0].reshape(n, h))  # layer 0 forward: (N, H)
     unbatched = config.input_kind == "unbatched"
 
-    def step(cell: Callable, x_t: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    def step(cell: CellStep, x_t: Tensor, state: Hidden) -> Hidden:
         if not unbatched:
             return cell(x_t, state)
         h_t, c_t = cell(x_t[0], (state[0][0], state[1][0]))  # 1-D, as the layer machinery never feeds it

@@ -38,11 +38,13 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
+from lstm_replica.cell import Hidden
 from lstm_replica.parity.candidates import CheckError
 from lstm_replica.parity.compare import Difference, Tolerance, compare, scaled
 from lstm_replica.parity.configs import Config
 from lstm_replica.parity.execution import (
     Call,
+    Forward,
     Inputs,
     Outcome,
     Pair,
@@ -52,6 +54,7 @@ from lstm_replica.parity.execution import (
     make_inputs,
     run,
 )
+from lstm_replica.parity.parammap import ParamMap
 from lstm_replica.parity.regimes import KS_ALPHA, KS_TEST, STRESS_TOLERANCE, ks_pvalue, stress_weights
 
 FORWARD_NAMES = ("output", "h_n", "c_n")
@@ -163,7 +166,7 @@ def _vary(config: Config, rng: random.Random) -> tuple[int, int]:
 def _carried(inputs: Inputs, outcome: Outcome) -> Inputs:
     """The next chunk of a truncated-backpropagation run: the previous call's final state, detached, as hx."""
     h_n, c_n = outcome.tensors["h_n"], outcome.tensors["c_n"]
-    if inputs.h0 is None or h_n is None or h_n.shape != inputs.h0.shape:
+    if inputs.h0 is None or h_n is None or c_n is None or h_n.shape != inputs.h0.shape:
         return inputs
     return replace(inputs, h0=h_n.detach().clone(), c0=c_n.detach().clone())
 
@@ -233,20 +236,19 @@ def later_calls(ctx: Probing, first: Outcome, log: ProbeLog) -> None:
             log.keep(probe, cand)
 
 
-def _penalty_grads(side: Side, config: Config, inputs: Inputs, pmap: object) -> dict[str, Tensor | None]:
+def _penalty_grads(side: Side, config: Config, inputs: Inputs, pmap: ParamMap | None) -> dict[str, Tensor | None]:
     """Gradients of a gradient penalty ||d loss / d input||^2 with respect to the parameters (double backward)."""
     x = inputs.x.clone().requires_grad_(True)
-    fed = x
+    fed: Tensor | PackedSequence = x
     if inputs.lengths is not None:
         fed = pack_padded_sequence(x, inputs.lengths, batch_first=config.batch_first, enforce_sorted=False)
-    hx = None if inputs.h0 is None else (inputs.h0, inputs.c0)
-    output, (h_n, c_n) = side.forward(fed, hx)
+    output, (h_n, c_n) = side.forward(fed, inputs.hx)
     if isinstance(output, PackedSequence):
         output = output.data  # (T, D*H_out)
     (grad_x,) = torch.autograd.grad(loss_of((output, h_n, c_n), inputs, "all"), [x], create_graph=True)
     params = dict(side.parameters)
     grads = torch.autograd.grad((grad_x * grad_x).sum(), list(params.values()), allow_unused=True)
-    named = dict(zip(params, grads, strict=True))
+    named: dict[str, Tensor | None] = dict(zip(params, grads, strict=True))  # None: unused (allow_unused)
     return named if pmap is None else pmap.grads_to_reference(named)
 
 
@@ -323,23 +325,23 @@ def _train_step(
     config: Config,
     batches: list[Inputs],
     dropout_seed: int,
-    pmap: object,
+    pmap: ParamMap | None,
 ) -> dict[str, Tensor | None]:
     """One optimiser step as a training loop takes it: zero_grad, then forward and backward for each micro-batch
     (gradients accumulate in ``.grad``), then step. ``flatten_parameters()`` first where the module has it, as
     DataParallel-style code calls it before every forward."""
     optimiser.zero_grad(set_to_none=True)
     for module in side.modules:
-        if callable(getattr(module, "flatten_parameters", None)):
-            module.flatten_parameters()
+        flatten = getattr(module, "flatten_parameters", None)
+        if callable(flatten):
+            flatten()
     tensors: dict[str, Tensor | None] = {}
     for index, inputs in enumerate(batches):
         torch.manual_seed(dropout_seed + index)  # the same dropout masks on both sides if drawn the same way
         fed: Tensor | PackedSequence = inputs.x
         if inputs.lengths is not None:
             fed = pack_padded_sequence(inputs.x, inputs.lengths, batch_first=config.batch_first, enforce_sorted=False)
-        hx = None if inputs.h0 is None else (inputs.h0, inputs.c0)
-        output, (h_n, c_n) = side.forward(fed, hx)
+        output, (h_n, c_n) = side.forward(fed, inputs.hx)
         if isinstance(output, PackedSequence):
             output = output.data  # (T, D*H_out)
         tensors = {"output": output.detach(), "h_n": h_n.detach(), "c_n": c_n.detach()}
@@ -354,7 +356,7 @@ def _train_step(
     return tensors
 
 
-def _state(side: Side, optimiser: torch.optim.Optimizer, pmap: object) -> dict[str, Tensor | None]:
+def _state(side: Side, optimiser: torch.optim.Optimizer, pmap: ParamMap | None) -> dict[str, Tensor | None]:
     """Parameters and per-parameter optimiser state, in the reference's names and layout."""
     params = {name: p.detach() for name, p in side.parameters.items()}
     found = dict(params if pmap is None else pmap.to_reference(params))
@@ -444,10 +446,10 @@ def training(ctx: Probing, log: ProbeLog) -> None:
     steps = min(config.steps, TRAIN_MAX_STEPS) if tolerance else config.steps
     inputs = make_inputs(config, device, generator, steps=steps)
     with _catching(log, probe):
-        ref = _run_reference(pair.reference, config, inputs, Call())
-        cand = run(pair.candidate, config, inputs, Call(), pair.pmap)
-        log.differences += compare_calls(cand, ref, row, probe)
-        log.outcomes[probe] = (cand, ref, replace(config, steps=steps))
+        ref_out = _run_reference(pair.reference, config, inputs, Call())
+        cand_out = run(pair.candidate, config, inputs, Call(), pair.pmap)
+        log.differences += compare_calls(cand_out, ref_out, row, probe)
+        log.outcomes[probe] = (cand_out, ref_out, replace(config, steps=steps))
 
 
 def module_protocol(ctx: Probing, log: ProbeLog) -> None:
@@ -484,6 +486,9 @@ def module_protocol(ctx: Probing, log: ProbeLog) -> None:
 
 def _call_method(method: object) -> None:
     try:
+        if not callable(method):  # the TypeError that calling it would raise
+            msg = f"{type(method).__name__!r} object is not callable"
+            raise TypeError(msg)
         method()
     except Exception as exc:
         msg = f"{type(exc).__name__}: {exc}"
@@ -508,7 +513,7 @@ def _functional_call(ctx: Probing, log: ProbeLog, inputs: Inputs) -> None:
     fed: Tensor | PackedSequence = inputs.x
     if inputs.lengths is not None:
         fed = pack_padded_sequence(inputs.x, inputs.lengths, batch_first=config.batch_first, enforce_sorted=False)
-    hx = None if inputs.h0 is None else (inputs.h0, inputs.c0)
+    hx = inputs.hx
     results = []
     try:
         for module, weights in ((pair.reference.modules[0], substitutes), (pair.candidate.modules[0], mine)):
@@ -538,12 +543,12 @@ def bad_input(ctx: Probing, log: ProbeLog) -> None:
     the candidate must refuse them too, with nn.LSTM's exception type, rather than return something."""
     pair, config = ctx.pair, ctx.config
     inputs = make_inputs(config, ctx.device, ctx.generator)
-    cases = [("input with one feature too many", _widened(inputs), inputs.h0, inputs.c0)]
-    if inputs.h0 is not None and inputs.h0.dim() == 3 and inputs.h0.size(1) > 1 and inputs.lengths is None:
-        cases.append(("hx for a batch of 1, input a batch of several", inputs.x, inputs.h0[:, :1], inputs.c0[:, :1]))
-    for what, x, h0, c0 in cases:
+    given = inputs.hx
+    cases = [("input with one feature too many", _widened(inputs), given)]
+    if given is not None and given[0].dim() == 3 and given[0].size(1) > 1 and inputs.lengths is None:
+        cases.append(("hx for a batch of 1, input a batch of several", inputs.x, (given[0][:, :1], given[1][:, :1])))
+    for what, x, hx in cases:
         probe = f"bad input: {what}"
-        hx = None if h0 is None else (h0, c0)
         fed = (
             x
             if inputs.lengths is None
@@ -565,7 +570,7 @@ def _widened(inputs: Inputs) -> Tensor:
     return torch.cat([inputs.x, extra], -1)  # (..., H_in + 1)
 
 
-def _raises(forward: object, fed: object, hx: object) -> BaseException | None:
+def _raises(forward: Forward, fed: Tensor | PackedSequence, hx: Hidden | None) -> BaseException | None:
     try:
         with torch.no_grad():
             forward(fed, hx)
