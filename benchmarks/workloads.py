@@ -17,9 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lstm_replica import LSTM, LSTMClassifier, top_layer_state
+from lstm_replica import LSTM, LSTMClassifier
 from lstm_replica.fast import FastLSTM
 from lstm_replica.parity import backends
+from parity_tests._support import TorchClassifier  # the pure-torch baseline the tests use as their oracle
 
 # torch.set_num_threads for every CPU measurement; BENCH_THREADS overrides it (the CI smoke test uses 1)
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
@@ -97,19 +98,6 @@ def backend_flags(device: str, flags: str) -> contextlib.AbstractContextManager[
     """
     backend = "native" if flags == "native" else ("onednn" if device == "cpu" else "cudnn")
     return backends.flags(backends.Backend(device, backend, tf32=False))
-
-
-class TorchClassifier(nn.Module):
-    """The seed classifier built from PyTorch's own modules: ``nn.LSTM`` then ``nn.Linear`` on the top h_n."""
-
-    def __init__(self, lstm: nn.LSTM, head: nn.Linear) -> None:
-        super().__init__()
-        self.lstm = lstm
-        self.head = head
-
-    def forward(self, x: Tensor) -> Tensor:
-        _, (h_n, _) = self.lstm(x)
-        return self.head(top_layer_state(h_n, self.lstm.bidirectional))
 
 
 def build_model(workload: Workload, impl: str, device: torch.device) -> nn.Module:

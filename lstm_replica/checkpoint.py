@@ -21,7 +21,6 @@ previous checkpoint at that path intact.
 
 from __future__ import annotations
 
-import inspect
 import numbers
 import os
 import tempfile
@@ -33,12 +32,14 @@ import torch
 from torch import Tensor, nn
 
 from lstm_replica.classifier import LSTMClassifier
-from lstm_replica.lstm import LSTM, lstm_config
+from lstm_replica.lstm import LSTM
 from lstm_replica.lstm_cell import LSTMCell
 
 FORMAT = "lstm-replica-checkpoint"
 VERSION = 1
 Replica = LSTM | LSTMCell | LSTMClassifier
+# The model kinds a checkpoint can hold, by the name it records; each rebuilds from its own ``config()``.
+MODELS: dict[str, type[Replica]] = {cls.__name__: cls for cls in (LSTM, LSTMCell, LSTMClassifier)}
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 MapLocation = str | torch.device | None
 
@@ -54,7 +55,7 @@ def save_checkpoint(model: Replica, path: str | os.PathLike[str]) -> Path:
         "format": FORMAT,
         "version": VERSION,
         "kind": _kind(model),
-        "config": {name: _plain(name, value) for name, value in _config(model).items()},
+        "config": {name: _plain(name, value) for name, value in model.config().items()},
         "state_dict": dict(model.state_dict()),
     }
     target = Path(path)
@@ -100,18 +101,15 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: MapLocation = No
     if not isinstance(config, Mapping):
         msg = f"Expected a config dict in {path}, got {type(config).__name__}"
         raise ValueError(msg)  # noqa: TRY004 -- the file's content is wrong, not an argument's type
-    builders = {"LSTM": LSTM, "LSTMCell": LSTMCell, "LSTMClassifier": LSTMClassifier}
-    if kind not in builders:
-        msg = f"Expected a model kind in {sorted(builders)} in {path}, got {kind!r}"
+    if kind not in MODELS:
+        msg = f"Expected a model kind in {sorted(MODELS)} in {path}, got {kind!r}"
         raise ValueError(msg)
-    accepted = set(inspect.signature(builders[kind]).parameters) - {"device", "dtype", "lstm_kwargs"}
-    if kind == "LSTMClassifier":
-        accepted |= set(inspect.signature(LSTM).parameters) - {"device", "dtype"}
-    unknown = sorted(set(config) - accepted)
+    builder = MODELS[kind]
+    unknown = sorted(set(config) - set(builder.CONFIG_KEYS))
     if unknown:
-        msg = f"Expected {kind} constructor arguments in the config of {path}, got unknown {unknown}"
+        msg = f"Expected {kind} constructor arguments {list(builder.CONFIG_KEYS)} in the config of {path}, got unknown {unknown}"
         raise ValueError(msg)
-    model = builders[kind](**config, device="meta")  # no memory until the saved tensors are assigned
+    model = builder(**config, device="meta")  # no memory until the saved tensors are assigned
     model.load_state_dict(state_dict, strict=True, assign=True)
     return model
 
@@ -136,20 +134,12 @@ def _default_mode() -> int:
 
 
 def _kind(model: object) -> str:
-    for cls in (LSTMClassifier, LSTM, LSTMCell):
+    for name, cls in MODELS.items():
         if type(model) is cls:
-            return cls.__name__
-    msg = f"Expected an lstm_replica LSTM, LSTMCell or LSTMClassifier, got {type(model).__qualname__}"
+            return name
+    *first, last = MODELS
+    msg = f"Expected an lstm_replica {', '.join(first)} or {last}, got {type(model).__qualname__}"
     raise TypeError(msg)
-
-
-def _config(model: Replica) -> dict[str, object]:
-    if isinstance(model, LSTMCell):
-        return {"input_size": model.input_size, "hidden_size": model.hidden_size, "bias": model.bias}
-    if isinstance(model, LSTMClassifier):
-        config = lstm_config(model.lstm)
-        return {**config, "num_classes": model.num_classes, "per_step": model.per_step}
-    return lstm_config(model)
 
 
 def _plain(name: str, value: object) -> object:

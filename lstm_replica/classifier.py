@@ -7,15 +7,18 @@ logit per class, and softmax / cross-entropy are applied to those logits.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from lstm_replica.cell import Hidden
-from lstm_replica.lstm import LSTM
-from lstm_replica.transfer import copy_parameters, require_type
+from lstm_replica.lstm import LSTM, lstm_config
+from lstm_replica.transfer import require_type, transferred
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class LSTMClassifier(nn.Module):
@@ -40,14 +43,25 @@ class LSTMClassifier(nn.Module):
     both states 256 wide and a head ``Linear(256, 10)``.
     """
 
+    # the constructor arguments config() returns, device and dtype aside
+    CONFIG_KEYS: ClassVar[tuple[str, ...]] = (*LSTM.CONFIG_KEYS, "num_classes", "head_bias", "per_step")
+
     def __init__(
         self,
         input_size: int,
         hidden_size: int,
         num_classes: int,
         *,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        head_bias: bool = True,
         per_step: bool = False,
-        **lstm_kwargs: Any,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(num_classes, int) or isinstance(num_classes, bool):
@@ -57,13 +71,12 @@ class LSTMClassifier(nn.Module):
             msg = f"Expected num_classes greater than zero, got {num_classes}"
             raise ValueError(msg)
         self.per_step = per_step
-        self.lstm = LSTM(input_size, hidden_size, **lstm_kwargs)
-        self.head = nn.Linear(
-            self.lstm.num_directions * self.lstm.output_size,
-            num_classes,
-            device=self.lstm.weight_ih_l0.device,
-            dtype=self.lstm.weight_ih_l0.dtype,
-        )
+        self.lstm = LSTM(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size,
+            device=device, dtype=dtype,
+        )  # fmt: skip
+        features = self.lstm.num_directions * self.lstm.output_size  # D*H_out
+        self.head = nn.Linear(features, num_classes, bias=head_bias, device=device, dtype=dtype)
 
     @property
     def num_classes(self) -> int:
@@ -74,38 +87,45 @@ class LSTMClassifier(nn.Module):
         output, (h_n, _) = self.lstm(input, hx)
         if self.per_step:
             if isinstance(output, PackedSequence):
-                return output._replace(data=self.head(output.data))
-            return self.head(output)
+                return output._replace(data=self.head(output.data))  # (T, C)
+            return self.head(output)  # (L, N, C), (N, L, C) or (L, C)
         return self.head(top_layer_state(h_n, self.lstm.bidirectional))
 
+    def config(self) -> dict[str, object]:
+        """The constructor arguments, device and dtype aside: ``LSTMClassifier(**m.config())`` builds the same shape."""
+        return {
+            **lstm_config(self.lstm),
+            "num_classes": self.num_classes,
+            "head_bias": self.head.bias is not None,
+            "per_step": self.per_step,
+        }
+
     @classmethod
-    def from_torch(cls, lstm: nn.LSTM, head: nn.Linear, *, per_step: bool = False) -> LSTMClassifier:
-        """A classifier with copies of an ``nn.LSTM`` and ``nn.Linear`` pair's weights."""
+    def from_torch(cls, lstm: nn.LSTM, head: nn.Linear, *, per_step: bool = False) -> Self:
+        """A classifier with copies of an ``nn.LSTM`` and ``nn.Linear`` pair's weights, in the LSTM's mode."""
+        require_type(lstm, nn.LSTM)
         require_type(head, nn.Linear)
-        replica_lstm = LSTM.from_torch(lstm)
-        features = replica_lstm.num_directions * replica_lstm.output_size
+        features = (2 if lstm.bidirectional else 1) * (lstm.proj_size or lstm.hidden_size)
         if head.in_features != features:
             msg = f"Expected a head with in_features={features} (the LSTM's output width), got {head.in_features}"
             raise ValueError(msg)
-        model = cls.__new__(cls)
-        nn.Module.__init__(model)
-        model.per_step = per_step
-        model.lstm = replica_lstm
-        model.head = nn.Linear(
-            head.in_features, head.out_features, bias=head.bias is not None,
-            device="meta", dtype=head.weight.dtype,
-        ).to_empty(device=head.weight.device)  # fmt: skip
-        copy_parameters(head, model.head, [n for n, _ in head.named_parameters()])
-        model.train(lstm.training)
-        return model
+        like, head_weight = lstm.weight_ih_l0, head.weight
+        if (head_weight.dtype, head_weight.device) != (like.dtype, like.device):
+            msg = (
+                f"Expected the head's weights in the LSTM's dtype and device ({like.dtype}, {like.device}), "
+                f"got ({head_weight.dtype}, {head_weight.device})"
+            )
+            raise ValueError(msg)
+        config = {**lstm_config(lstm), "num_classes": head.out_features, "head_bias": head.bias is not None}
+        model = transferred(nn.ModuleDict({"lstm": lstm, "head": head}), cls, {**config, "per_step": per_step})
+        return model.train(lstm.training)
 
     def to_torch(self) -> tuple[nn.LSTM, nn.Linear]:
         """Copies of this classifier's weights as an ``(nn.LSTM, nn.Linear)`` pair."""
-        head = nn.Linear(
-            self.head.in_features, self.head.out_features, bias=self.head.bias is not None,
-            device="meta", dtype=self.head.weight.dtype,
-        ).to_empty(device=self.head.weight.device)  # fmt: skip
-        copy_parameters(self.head, head, [n for n, _ in self.head.named_parameters()])
+        features, bias = self.head.in_features, self.head.bias is not None
+        head = transferred(
+            self.head, nn.Linear, {"in_features": features, "out_features": self.num_classes, "bias": bias}
+        )
         return self.lstm.to_torch(), head
 
 

@@ -25,15 +25,15 @@ not faster): the fused loop handles padded ``(L, N, H_in)`` input only.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
-from torch.nn.utils.rnn import PackedSequence
 
 from lstm_replica.cell import CellWeights, Hidden
+from lstm_replica.layers import NativeRecurrence, Recurrence
 from lstm_replica.lstm import LSTM
 
 
@@ -59,7 +59,7 @@ class _FusedRecurrence(torch.autograd.Function):
         weight_hh: Tensor,
         weight_hr: Tensor | None,
         reverse: bool,
-    ) -> tuple[Tensor, Tensor, Tensor]:
+    ) -> tuple[Tensor, ...]:
         steps, batch, _ = x.shape
         four_h, h_out = weight_hh.shape
         hidden = four_h // 4
@@ -69,7 +69,7 @@ class _FusedRecurrence(torch.autograd.Function):
         cells = x.new_empty(steps, batch, hidden)  # c_t
         tanh_cells = x.new_empty(steps, batch, hidden)  # tanh(c_t)
         out = x.new_empty(steps, batch, h_out)  # h_t
-        pre_proj = x.new_empty(steps, batch, hidden) if weight_hr is not None else None  # o ⊙ tanh(c_t)
+        pre_proj = x.new_empty(steps, batch, hidden if weight_hr is not None else 0)  # o ⊙ tanh(c_t) with W_hr
         w_hh_t = weight_hh.t()
         h, c = h0, c0
         for t in _order(steps, reverse):
@@ -85,15 +85,14 @@ class _FusedRecurrence(torch.autograd.Function):
             else:
                 hc = torch.mul(o, tc, out=pre_proj[t])
                 h = torch.mm(hc, weight_hr.t(), out=out[t])
-        kept = pre_proj if pre_proj is not None else x.new_empty(0)  # a Function's outputs are tensors
-        return out, h.clone(), c.clone(), gates, cells, tanh_cells, kept
+        return out, h.clone(), c.clone(), gates, cells, tanh_cells, pre_proj
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
         """Separate from forward, so torch.func transforms (grad, jacrev) can run the Function."""
         x, h0, c0, weight_ih, bias, weight_hh, weight_hr, reverse = inputs
         out, _, _, gates, cells, tanh_cells, kept = output
-        ctx.mark_non_differentiable(gates, cells, tanh_cells, kept)
+        ctx.mark_non_differentiable(gates, cells, tanh_cells, kept)  # kept: o ⊙ tanh(c_t), empty without W_hr
         ctx.reverse = reverse
         ctx.has_bias = bias is not None
         pre_proj = kept if weight_hr is not None else None
@@ -112,7 +111,7 @@ class _FusedRecurrence(torch.autograd.Function):
         dh = torch.zeros_like(h0) if grad_hn is None else grad_hn.clone()
         dc = torch.zeros_like(c0) if grad_cn is None else grad_cn.clone()
         d_gates = torch.empty_like(gates)  # d loss / d pre-activation gates, per step
-        d_h_total = torch.empty_like(out) if weight_hr is not None else None  # d loss / d h_t, for dW_hr
+        d_h_total = torch.empty_like(out) if weight_hr is not None else out.new_empty(0)  # d loss / d h_t, for dW_hr
         scratch = gates.new_empty(batch, hidden)
         order = list(_order(steps, reverse))
         for k, t in enumerate(reversed(order)):
@@ -180,33 +179,27 @@ def fused_layer(x: Tensor, hidden: Hidden, w: CellWeights, reverse: bool = False
     return out, (h_n, c_n)
 
 
-class FastLSTM(LSTM):
-    """``nn.LSTM``-compatible; padded input runs :class:`_FusedRecurrence`, packed input the exact replica."""
+@dataclass(frozen=True)
+class FusedRecurrence(NativeRecurrence):
+    """The replica's recurrence, but a padded layer runs as one :class:`_FusedRecurrence` node.
 
-    def forward(  # type: ignore[override]
-        self, input: Tensor | PackedSequence, hx: Hidden | None = None
-    ) -> tuple[Tensor | PackedSequence, Hidden]:
-        """Run the LSTM; shapes as ``nn.LSTM``. Not bitwise: within the harness tolerance."""
-        if isinstance(input, PackedSequence):
-            return super().forward(input, hx)
-        layer_input, hx, is_batched = self._normalise_padded(input, hx)  # (L, N, H_in)
-        directions = self.num_directions
-        weights = self.cell_weights()
-        h0, c0 = hx[0].unbind(0), hx[1].unbind(0)
-        h_n: list[Tensor] = []
-        c_n: list[Tensor] = []
-        for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(directions):
-                k = layer * directions + direction
-                out, (h, c) = fused_layer(layer_input, (h0[k], c0[k]), weights[k], reverse=direction == 1)
-                outputs.append(out)
-                h_n.append(h)
-                c_n.append(c)
-            layer_input = outputs[0] if directions == 1 else torch.cat(outputs, 2)
-            if self.dropout != 0 and self.training and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout, training=True)
-        return self._restore_padded(layer_input, (torch.stack(h_n, 0), torch.stack(c_n, 0)), is_batched)
+    The layer loops hand it whole padded layers (:class:`~lstm_replica.layers.LayerRunner`);
+    packed input steps it as the exact replica (``project`` / ``step`` of :class:`NativeRecurrence`).
+    """
+
+    def run_layer(self, x: Tensor, hidden: Hidden, reverse: bool) -> tuple[Tensor, Hidden]:
+        return fused_layer(x, hidden, self.weights, reverse)
+
+
+class FastLSTM(LSTM):
+    """``nn.LSTM``-compatible; padded input runs :class:`_FusedRecurrence`, packed input the exact replica.
+
+    Everything around the layers (checks, states, layouts, dropout) is :class:`~lstm_replica.LSTM`'s:
+    only the recurrence differs. Not bitwise: within the harness tolerance.
+    """
+
+    def recurrence(self, weights: CellWeights) -> Recurrence:
+        return FusedRecurrence(weights)
 
 
 def cuda_graphed(module: nn.Module, example_input: Tensor) -> nn.Module:
@@ -226,4 +219,5 @@ def cuda_graphed(module: nn.Module, example_input: Tensor) -> nn.Module:
         # torch >= 2.10 warns from inside make_graphed_callables: its side-stream warm-up creates the
         # parameters' AccumulateGrad nodes on a stream other than the capture's; harmless for the result
         warnings.filterwarnings("ignore", "The AccumulateGrad node's stream does not match", UserWarning)
-        return torch.cuda.make_graphed_callables(module, (example_input,))
+        graphed = torch.cuda.make_graphed_callables(module, (example_input,))
+    return cast(nn.Module, graphed)  # a Module in gives the same Module back, its forward replaced

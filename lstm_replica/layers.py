@@ -11,16 +11,18 @@ joined with ``stack`` / ``cat`` in ATen's order.
 A layer is driven by a :class:`Recurrence`: ``project`` maps the whole input
 sequence once, ``step`` advances one time step. The replica's recurrence is
 :class:`NativeRecurrence`; the parity harness plugs a researcher's cell in here.
+A recurrence that can run a whole padded layer at once (:class:`LayerRunner`,
+``FastLSTM``'s fused loop) is handed the layer instead of being stepped.
 
-Shapes: L sequence length, N batch size, T total packed steps (sum of lengths),
-H_in layer input features, H_out width of h_t, H_cell width of c_t.
+Shapes are named as in the glossary of :mod:`lstm_replica.lstm`; T is the
+number of packed rows (the sum of the sequence lengths).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +40,15 @@ class Recurrence(Protocol):
 
     def step(self, x_t: Tensor, hidden: Hidden) -> Hidden:
         """One step from a slice of ``project``'s result: ``(N, *) -> (h_t, c_t)``."""
+        ...
+
+
+@runtime_checkable
+class LayerRunner(Protocol):
+    """A recurrence that runs a whole padded layer itself (the packed loops still step it)."""
+
+    def run_layer(self, x: Tensor, hidden: Hidden, reverse: bool) -> tuple[Tensor, Hidden]:
+        """``(L, N, H_in) -> (L, N, H_out)`` in time order, and ``(h_n, c_n)``; ``reverse`` walks from the end."""
         ...
 
 
@@ -87,24 +98,33 @@ def _require_steps(outputs: list[Tensor]) -> None:
 
 def full_layer(x: Tensor, hidden: Hidden, rec: Recurrence) -> tuple[Tensor, Hidden]:
     """One direction over a padded sequence: ``(L, N, H_in) -> (L, N, H_out)``."""
+    if isinstance(rec, LayerRunner):
+        return rec.run_layer(x, hidden, reverse=False)
     outputs, hidden = _scan(rec.project(x).unbind(0), hidden, rec)
     _require_steps(outputs)
+    return torch.stack(outputs, 0), hidden
+
+
+def reversed_full_layer(x: Tensor, hidden: Hidden, rec: Recurrence) -> tuple[Tensor, Hidden]:
+    """The reverse direction over a padded sequence: ``(L, N, H_in) -> (L, N, H_out)``.
+
+    Walks the projected steps from last to first; the outputs are put back in
+    time order before stacking.
+    """
+    if isinstance(rec, LayerRunner):
+        return rec.run_layer(x, hidden, reverse=True)
+    outputs, hidden = _scan(rec.project(x).unbind(0)[::-1], hidden, rec)
+    _require_steps(outputs)
+    outputs.reverse()
     return torch.stack(outputs, 0), hidden
 
 
 def full_bidirectional_layer(
     x: Tensor, hidden: tuple[Hidden, Hidden], rec: tuple[Recurrence, Recurrence]
 ) -> tuple[Tensor, tuple[Hidden, Hidden]]:
-    """Both directions: ``(L, N, H_in) -> (L, N, 2*H_out)``, forward features first.
-
-    The reverse direction walks the projected steps from last to first and its
-    outputs are put back in time order before stacking.
-    """
+    """Both directions: ``(L, N, H_in) -> (L, N, 2*H_out)``, forward features first."""
     fw_output, fw_hidden = full_layer(x, hidden[0], rec[0])
-    rev_steps = rec[1].project(x).unbind(0)[::-1]
-    rev_outputs, rev_hidden = _scan(rev_steps, hidden[1], rec[1])
-    rev_outputs.reverse()
-    rev_output = torch.stack(rev_outputs, 0)  # (L, N, H_out)
+    rev_output, rev_hidden = reversed_full_layer(x, hidden[1], rec[1])
     return torch.cat([fw_output, rev_output], fw_output.dim() - 1), (fw_hidden, rev_hidden)
 
 
@@ -185,30 +205,39 @@ def packed_bidirectional_layer(
 
 def layer_stack(
     x: Tensor,
-    batch_sizes: Sequence[int] | None,
-    h0: Tensor,
-    c0: Tensor,
+    hidden: Hidden,
     recurrences: Sequence[Recurrence],
-    num_layers: int,
+    *,
     bidirectional: bool,
-    dropout: float,
-    training: bool,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Run ``num_layers`` layers, as ATen's ``_lstm_impl`` + ``apply_layer_stack``.
+    batch_sizes: Sequence[int] | None = None,
+    dropout: float = 0.0,
+    training: bool = False,
+) -> tuple[Tensor, Hidden]:
+    """Run every layer, as ATen's ``_lstm_impl`` + ``apply_layer_stack``.
 
     Args:
-        x: ``(L, N, H_in)`` (time-major) or packed data ``(T, H_in)`` when
+        x: ``(L, N, H_in)`` (time-major), or packed data ``(T, H_in)`` when
             ``batch_sizes`` is given.
-        batch_sizes: the packed sequence's batch size per time step, or None.
-        h0: ``(D*num_layers, N, H_out)``; c0: ``(D*num_layers, N, H_cell)``.
+        hidden: ``(h_0, c_0)``, ``(D*num_layers, N, H_out)`` and ``(D*num_layers, N, H_cell)``.
         recurrences: one per layer and direction, in ``nn.LSTM``'s order
             (layer 0 forward, layer 0 reverse, layer 1 forward, ...).
+        bidirectional: whether the recurrences come in (forward, reverse) pairs.
+        batch_sizes: the packed sequence's batch size per time step, or None for padded input.
         dropout: applied to every layer's output but the last's when ``training``.
 
     Returns:
-        ``(output, h_n, c_n)``: output ``(L, N, D*H_out)`` or ``(T, D*H_out)``,
+        ``(output, (h_n, c_n))``: output ``(L, N, D*H_out)`` or ``(T, D*H_out)``,
         h_n ``(D*num_layers, N, H_out)``, c_n ``(D*num_layers, N, H_cell)``.
     """
+    directions = 2 if bidirectional else 1
+    h0, c0 = hidden
+    if len(recurrences) != h0.size(0) or len(recurrences) % directions:
+        msg = (
+            f"Expected one recurrence per layer and direction ({h0.size(0)} states, "
+            f"{directions} per layer), got {len(recurrences)}"
+        )
+        raise ValueError(msg)
+    num_layers = len(recurrences) // directions
     hiddens = list(zip(h0.unbind(0), c0.unbind(0), strict=True))
     final: list[Hidden] = []
     layer_input = x
@@ -229,6 +258,6 @@ def layer_stack(
             final.append(last)
         if dropout != 0 and training and layer < num_layers - 1:
             layer_input = F.dropout(layer_input, dropout, training=True)
-    h_n = torch.stack([h for h, _ in final], 0)
-    c_n = torch.stack([c for _, c in final], 0)
-    return layer_input, h_n, c_n
+    h_n = torch.stack([h for h, _ in final], 0)  # (D*num_layers, N, H_out)
+    c_n = torch.stack([c for _, c in final], 0)  # (D*num_layers, N, H_cell)
+    return layer_input, (h_n, c_n)

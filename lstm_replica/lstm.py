@@ -4,15 +4,27 @@ Same constructor, parameters, state_dict keys, initialisation and forward
 signature as ``nn.LSTM``; the computation is the native CPU path of
 aten/src/ATen/native/RNN.cpp written out in tensor ops (see :mod:`cell` and
 :mod:`layers`), so on that path it is bitwise identical, gradients included.
+This module holds the module itself; its calls are checked and normalised in
+:mod:`checks`, its weights copied in :mod:`transfer`.
+
+Shape glossary, used by every module of the package:
+    N        batch size
+    L        sequence length
+    T        packed rows: the sum of the sequence lengths of a ``PackedSequence``
+    D        2 if bidirectional else 1
+    H_in     features entering a layer: input_size for layer 0, D * H_out above
+    H_cell   hidden_size: the width of c_t and of *every* gate (the gates stack to 4 * H_cell)
+    H_out    proj_size if proj_size > 0 else hidden_size: the width of h_t
+    C        num_classes, the classifier head's outputs
 """
 
 from __future__ import annotations
 
 import math
-import warnings
+import re
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, overload
 
 import torch
 from torch import Tensor, nn
@@ -20,20 +32,12 @@ from torch.nn import init
 from torch.nn.utils.rnn import PackedSequence
 
 from lstm_replica.cell import CellWeights, Hidden
-from lstm_replica.checks import (
-    check_pair,
-    check_state_dtypes,
-    permute,
-    permute_hidden,
-    state_at,
-    validate_config,
-    validate_dtype,
-)
+from lstm_replica.checks import finish_call, prepare_call, validate_config, validate_dtype
 from lstm_replica.layers import NativeRecurrence, Recurrence, layer_stack
-from lstm_replica.transfer import copy_parameters, require_type
+from lstm_replica.transfer import require_type, transferred
 
 if TYPE_CHECKING:
-    from typing import Self
+    from typing_extensions import Self
 
 
 class LSTM(nn.Module):
@@ -90,6 +94,10 @@ class LSTM(nn.Module):
     dropout: float
     bidirectional: bool
     proj_size: int
+    # the constructor arguments config() returns, device and dtype aside
+    CONFIG_KEYS: ClassVar[tuple[str, ...]] = (
+        "input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional", "proj_size",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -104,7 +112,7 @@ class LSTM(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        factory_kwargs = {"device": device, "dtype": dtype}
+        factory_kwargs: dict[str, Any] = {"device": device, "dtype": dtype}
         super().__init__()
         validate_config(input_size, hidden_size, num_layers, bias, batch_first, dropout, proj_size)
         validate_dtype(dtype, "LSTM")
@@ -125,20 +133,19 @@ class LSTM(nn.Module):
         for layer in range(num_layers):
             for direction in range(num_directions):
                 layer_input_size = input_size if layer == 0 else real_hidden_size * num_directions
-                suffix = "_reverse" if direction == 1 else ""
-                shapes = {
-                    f"weight_ih_l{layer}{suffix}": (gate_size, layer_input_size),
-                    f"weight_hh_l{layer}{suffix}": (gate_size, real_hidden_size),
+                kinds: dict[str, tuple[int, ...]] = {
+                    "weight_ih": (gate_size, layer_input_size),
+                    "weight_hh": (gate_size, real_hidden_size),
                 }
                 if bias:
-                    shapes[f"bias_ih_l{layer}{suffix}"] = (gate_size,)
-                    shapes[f"bias_hh_l{layer}{suffix}"] = (gate_size,)
+                    kinds |= {"bias_ih": (gate_size,), "bias_hh": (gate_size,)}
                 if proj_size > 0:
-                    shapes[f"weight_hr_l{layer}{suffix}"] = (proj_size, hidden_size)
-                for name, shape in shapes.items():
+                    kinds["weight_hr"] = (proj_size, hidden_size)
+                names = [str(ParameterName(kind, layer, direction == 1)) for kind in kinds]
+                for name, shape in zip(names, kinds.values(), strict=True):
                     setattr(self, name, nn.Parameter(torch.empty(shape, **factory_kwargs)))
-                self._flat_weights_names.extend(shapes)
-                self._all_weights.append(list(shapes))
+                self._flat_weights_names.extend(names)
+                self._all_weights.append(names)
         self._init_flat_weights()
         self.reset_parameters()
 
@@ -165,7 +172,7 @@ class LSTM(nn.Module):
         if self._weights_have_changed():
             self._init_flat_weights()
 
-    def __setattr__(self, name: str, value: object) -> None:
+    def __setattr__(self, name: str, value: Tensor | nn.Module) -> None:
         if "_flat_weights_names" in self.__dict__ and name in self._flat_weights_names:
             self._flat_weights[self._flat_weights_names.index(name)] = value  # as nn.LSTM: kept up to date
         super().__setattr__(name, value)
@@ -203,6 +210,11 @@ class LSTM(nn.Module):
         return self.proj_size if self.proj_size > 0 else self.hidden_size
 
     @property
+    def weight_names(self) -> list[list[str]]:
+        """The parameter names per layer and direction, in ``nn.LSTM``'s order (``weight_ih_l0``, ...)."""
+        return [list(names) for names in self._all_weights]
+
+    @property
     def all_weights(self) -> list[list[Tensor]]:
         """The parameters grouped per layer and direction, as ``nn.LSTM.all_weights``."""
         return [[getattr(self, name) for name in names] for names in self._all_weights]
@@ -222,14 +234,14 @@ class LSTM(nn.Module):
         flat = dict(zip(self._flat_weights_names, self._flat_weights, strict=True))
         weights = []
         for names in self._all_weights:
-            tensors = {name.split("_l")[0]: flat[name] for name in names}
+            tensors = {parse_parameter_name(name).kind: flat[name] for name in names}
+            weight_ih, weight_hh = tensors["weight_ih"], tensors["weight_hh"]
+            if weight_ih is None or weight_hh is None:
+                msg = f"Expected the weights {names[0]} and {names[1]}, got None"
+                raise AttributeError(msg)
             weights.append(
                 CellWeights(
-                    tensors["weight_ih"],
-                    tensors["weight_hh"],
-                    tensors.get("bias_ih"),
-                    tensors.get("bias_hh"),
-                    tensors.get("weight_hr"),
+                    weight_ih, weight_hh, tensors.get("bias_ih"), tensors.get("bias_hh"), tensors.get("weight_hr")
                 )
             )
         return weights
@@ -268,8 +280,8 @@ class LSTM(nn.Module):
         weights = self.cell_weights()
         low = autocast_dtype(input, self.proj_size)
         if low is None:
-            return self.forward_with([NativeRecurrence(w) for w in weights], input, hx)
-        weights = [CellWeights(*(None if t is None else t.to(low) for t in w)) for w in weights]
+            return self.forward_with([self.recurrence(w) for w in weights], input, hx)
+        weights = [_cast(w, low) for w in weights]
         if isinstance(input, PackedSequence):
             data, batch_sizes, sorted_indices, unsorted_indices = input
             input = PackedSequence(data.to(low), batch_sizes, sorted_indices, unsorted_indices)
@@ -277,7 +289,25 @@ class LSTM(nn.Module):
             input = input.to(low)
         hx = None if hx is None else (hx[0].to(low), hx[1].to(low))
         with torch.autocast(input.data.device.type, dtype=low):  # the layer's own products in that dtype too
-            return self.forward_with([NativeRecurrence(w) for w in weights], input, hx)
+            return self.forward_with([self.recurrence(w) for w in weights], input, hx)
+
+    def recurrence(self, weights: CellWeights) -> Recurrence:
+        """The recurrence :meth:`forward` runs for one layer and direction: the replica's native one.
+
+        Subclasses return their own (``FastLSTM`` a fused whole-layer loop); everything around the cells stays
+        this module's.
+        """
+        return NativeRecurrence(weights)
+
+    @overload
+    def forward_with(
+        self, recurrences: Sequence[Recurrence], input: Tensor, hx: Hidden | None = None
+    ) -> tuple[Tensor, Hidden]: ...
+
+    @overload
+    def forward_with(
+        self, recurrences: Sequence[Recurrence], input: PackedSequence, hx: Hidden | None = None
+    ) -> tuple[PackedSequence, Hidden]: ...
 
     def forward_with(
         self, recurrences: Sequence[Recurrence], input: Tensor | PackedSequence, hx: Hidden | None = None
@@ -290,190 +320,35 @@ class LSTM(nn.Module):
         input, inter-layer dropout) is this module's, so a researcher's cell
         plugged in here differs from the replica in the cell alone.
         """
-        if isinstance(input, PackedSequence):
-            data, batch_sizes, sorted_indices, unsorted_indices = input
-            max_batch_size = int(batch_sizes[0])
-            if hx is None:
-                hx = self._zero_state(data, max_batch_size)
-            elif sorted_indices is not None:  # nn.LSTM.permute_hidden, before any check
-                hx = permute_hidden(hx, sorted_indices)
-            else:
-                check_pair(hx, "LSTM")
-            self._check_call_config()
-            self._check_packed_hidden(hx)
-            self._check_input(data, 2, RuntimeError)
-            self._check_hidden_size(hx, max_batch_size)
-            self._check_devices(data, hx)
-            check_state_dtypes(hx, self._flat_weights[0].dtype, "LSTM")
-            output, h_n, c_n = layer_stack(
-                data, batch_sizes.tolist(), hx[0], hx[1], recurrences,
-                self.num_layers, self.bidirectional, self.dropout, self.training,
-            )  # fmt: skip
-            packed = PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices)
-            return packed, (permute(h_n, unsorted_indices), permute(c_n, unsorted_indices))
+        first = self._flat_weights[0]  # as nn.LSTM: the dtype of its first listed weight, read once
+        if first is None:
+            msg = f"Expected a tensor for {self._flat_weights_names[0]}, got None"
+            raise AttributeError(msg)
+        call = prepare_call(self, input, hx, first.dtype)
+        output, hidden = layer_stack(
+            call.x,
+            call.hidden,
+            recurrences,
+            bidirectional=self.bidirectional,
+            batch_sizes=call.batch_sizes,
+            dropout=self.dropout,
+            training=self.training,
+        )
+        return finish_call(call, output, hidden)
 
-        x, hx, is_batched = self._normalise_padded(input, hx)
-        output, h_n, c_n = layer_stack(
-            x, None, hx[0], hx[1], recurrences,
-            self.num_layers, self.bidirectional, self.dropout, self.training,
-        )  # fmt: skip
-        return self._restore_padded(output, (h_n, c_n), is_batched)
-
-    def _normalise_padded(self, input: Tensor, hx: Hidden | None) -> tuple[Tensor, Hidden, bool]:
-        """Checks, zero states and unbatched handling of padded input, as ``nn.LSTM.forward``.
-
-        Returns the time-major input ``(L, N, H_in)``, ``(h_0, c_0)`` with a batch
-        dimension, and whether the input was batched.
-        """
-        if not isinstance(input, Tensor):
-            msg = f"LSTM: Expected input to be a Tensor or a PackedSequence, got {type(input).__name__}"
-            raise AttributeError(msg)  # noqa: TRY004 -- what nn.LSTM's input.dim() raises
-        if input.dim() not in (2, 3):
-            msg = f"LSTM: Expected input to be 2D or 3D, got {input.dim()}D instead"
-            raise ValueError(msg)
-        is_batched = input.dim() == 3
-        batch_dim = 0 if self.batch_first else 1
-        if not is_batched:
-            input = input.unsqueeze(batch_dim)
-        max_batch_size = input.size(0) if self.batch_first else input.size(1)
-        given = hx
-        if hx is None:
-            hx = self._zero_state(input, max_batch_size)
-        else:
-            h_0, c_0 = state_at(hx, 0, "LSTM"), state_at(hx, 1, "LSTM")
-            expected_dim = 3 if is_batched else 2
-            if h_0.dim() != expected_dim or c_0.dim() != expected_dim:
-                kind = "batched 3-D" if is_batched else "unbatched 2-D"
-                msg = (
-                    f"For {kind} input, hx and cx should also be {expected_dim}-D "
-                    f"but got ({h_0.dim()}-D, {c_0.dim()}-D) tensors"
-                )
-                raise RuntimeError(msg)
-            hx = (h_0, c_0) if is_batched else (h_0.unsqueeze(1), c_0.unsqueeze(1))
-        self._check_input(input, 3, ValueError)
-        self._check_hidden_size(hx, max_batch_size)
-        if given is not None:
-            check_pair(given, "LSTM")
-        self._check_call_config()
-        self._check_devices(input, hx)
-        steps = input.size(1) if self.batch_first else input.size(0)
-        if steps == 0:
-            msg = f"Expected sequence length to be larger than 0 in RNN, got input of shape {list(input.shape)}"
-            raise RuntimeError(msg)
-        check_state_dtypes(hx, self._flat_weights[0].dtype, "LSTM")
-
-        x = input.transpose(0, 1) if self.batch_first else input  # (L, N, H_in)
-        return x, hx, is_batched
-
-    def _restore_padded(self, output: Tensor, hidden: Hidden, is_batched: bool) -> tuple[Tensor, Hidden]:
-        """Time-major ``output (L, N, D*H_out)`` back to ``batch_first`` / unbatched, as ``nn.LSTM`` returns it."""
-        h_n, c_n = hidden
-        if self.batch_first:
-            output = output.transpose(0, 1)  # (N, L, D*H_out)
-        if not is_batched:
-            batch_dim = 0 if self.batch_first else 1
-            return output.squeeze(batch_dim), (h_n.squeeze(1), c_n.squeeze(1))
-        return output, (h_n, c_n)
-
-    def _zero_state(self, like: Tensor, batch: int) -> Hidden:
-        layers = self.num_layers * self.num_directions
-        h_zeros = torch.zeros(layers, batch, self.output_size, dtype=like.dtype, device=like.device)
-        c_zeros = torch.zeros(layers, batch, self.hidden_size, dtype=like.dtype, device=like.device)
-        return h_zeros, c_zeros
-
-    def _check_call_config(self) -> None:
-        """What ATen's argument parser refuses on every call although the constructor let it through.
-
-        ``nn.LSTM`` does not type-check ``bidirectional`` and accepts a bool for
-        ``num_layers`` (an int subclass) at construction, then every forward
-        fails with a TypeError listing ATen's overloads.
-        """
-        if not isinstance(self.bidirectional, bool):
-            msg = f"LSTM: Expected bidirectional to be a bool, got {type(self.bidirectional).__name__} ({self.bidirectional!r})"
-            raise TypeError(msg)
-        if isinstance(self.num_layers, bool):
-            msg = f"LSTM: Expected num_layers to be an int, got bool ({self.num_layers!r})"
-            raise TypeError(msg)
-
-    def _check_input(self, input: Tensor, expected_dim: int, dtype_error: type[Exception]) -> None:
-        """``nn.RNNBase.check_input``: dtype, rank and feature count of padded input or packed data.
-
-        ``nn.LSTM`` raises ValueError for the dtype of padded input; packed input
-        skips its Python checks and fails in ATen's first matrix product, a
-        RuntimeError, so the caller names the type.
-        """
-        weight_dtype = self._flat_weights[0].dtype  # as nn.LSTM: no second read of a parametrized weight
-        if input.dtype != weight_dtype and not torch._C._is_any_autocast_enabled():
-            msg = (
-                f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight_dtype}). "
-                f"Convert input: input.to({weight_dtype}), or convert model: model.to({input.dtype})"
-            )
-            raise dtype_error(msg)
-        if input.dim() != expected_dim:
-            msg = f"input must have {expected_dim} dimensions, got {input.dim()}"
-            raise RuntimeError(msg)
-        if self.input_size != input.size(-1):
-            msg = f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {input.size(-1)}"
-            raise RuntimeError(msg)
-
-    def _check_hidden_size(self, hx: Hidden, batch: int) -> None:
-        """h_0 ``(D*num_layers, N, H_out)`` and c_0 ``(D*num_layers, N, H_cell)``, as ``nn.LSTM.check_forward_args``.
-
-        Packed input skips that check in ``nn.LSTM``; ATen then fails with a
-        RuntimeError (a broadcast error, ``"Expected more hidden states in
-        stacked_rnn"`` or ``"got an incorrect number of RNN parameters"``), or
-        silently broadcasts a c_0 of batch 1. The replica refuses all of these here.
-        """
-        layers = self.num_layers * self.num_directions
-        for index, (state, width) in enumerate(zip(hx, (self.output_size, self.hidden_size), strict=True)):
-            expected = (layers, batch, width)
-            if state.size() != expected:
-                msg = f"Expected hidden[{index}] size {expected}, got {list(state.size())}"
-                raise RuntimeError(msg)
-
-    def _check_packed_hidden(self, hx: Hidden) -> None:
-        """ATen's first read of a packed call's states, ``hx[i].size(2)``: an IndexError under 3-D."""
-        for index, (state, name) in enumerate(zip(hx, ("h_0", "c_0"), strict=True)):
-            if state.dim() < 3:
-                msg = f"For packed input, expected hx[{index}] ({name}) to be 3-D, got a {state.dim()}-D tensor"
-                raise IndexError(msg)
-
-    def _check_devices(self, input: Tensor, hx: Hidden) -> None:
-        """ATen's ``check_attributes``: input, parameters and states on one device (RuntimeError)."""
-        for t in self.parameters():
-            if t.device != input.device:
-                msg = (
-                    "Input and parameter tensors are not at the same device, "
-                    f"found input tensor at {input.device} and parameter tensor at {t.device}"
-                )
-                raise RuntimeError(msg)
-        for t in hx:
-            if t.device != input.device:
-                msg = (
-                    "Input and hidden tensors are not at the same device, "
-                    f"found input tensor at {input.device} and hidden tensor at {t.device}"
-                )
-                raise RuntimeError(msg)
+    def config(self) -> dict[str, object]:
+        """The constructor arguments, device and dtype aside: ``LSTM(**m.config())`` builds the same shape."""
+        return lstm_config(self)
 
     @classmethod
     def from_torch(cls, module: nn.LSTM) -> Self:
         """A replica with the configuration and a copy of the weights of ``module``."""
         require_type(module, nn.LSTM)
-        replica = cls(**lstm_config(module), device="meta", dtype=module.weight_ih_l0.dtype)
-        replica = replica.to_empty(device=module.weight_ih_l0.device)
-        copy_parameters(module, replica, replica._flat_weights_names)
-        replica.train(module.training)
-        return replica
+        return transferred(module, cls, lstm_config(module), is_lstm_parameter)  # a subclass's own: left to it
 
     def to_torch(self) -> nn.LSTM:
         """An ``nn.LSTM`` with this configuration and a copy of these weights."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # the dropout / num_layers=1 advisory
-            module = nn.LSTM(**lstm_config(self), device="meta", dtype=self.weight_ih_l0.dtype)
-        module = module.to_empty(device=self.weight_ih_l0.device)
-        copy_parameters(self, module, self._flat_weights_names)
-        module.train(self.training)
-        return module
+        return transferred(self, nn.LSTM, self.config())
 
 
 def autocast_dtype(input: Tensor | PackedSequence, proj_size: int) -> torch.dtype | None:
@@ -502,18 +377,67 @@ def autocast_dtype(input: Tensor | PackedSequence, proj_size: int) -> torch.dtyp
     return low
 
 
+def _cast(w: CellWeights, dtype: torch.dtype) -> CellWeights:
+    """One layer-direction's weights in ``dtype`` (autocast's copies; absent biases stay absent)."""
+
+    def cast(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t.to(dtype)
+
+    return CellWeights(w.weight_ih.to(dtype), w.weight_hh.to(dtype), cast(w.bias_ih), cast(w.bias_hh), cast(w.weight_hr))
+
+
 def lstm_config(module: object) -> dict[str, object]:
     """``nn.LSTM``'s constructor arguments, device and dtype aside, read from ``module``'s attributes.
 
     ``module`` is an ``nn.LSTM``, a replica ``LSTM`` or any object with those attributes (a configuration record).
     """
-    return {
-        "input_size": module.input_size,
-        "hidden_size": module.hidden_size,
-        "num_layers": module.num_layers,
-        "bias": module.bias,
-        "batch_first": module.batch_first,
-        "dropout": module.dropout,
-        "bidirectional": module.bidirectional,
-        "proj_size": module.proj_size,
-    }
+    return {name: getattr(module, name) for name in LSTM.CONFIG_KEYS}
+
+
+class ParameterName(NamedTuple):
+    """A parameter name of ``nn.LSTM`` / ``nn.LSTMCell`` taken apart: ``weight_ih_l1_reverse``.
+
+    ``kind`` is ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh`` or ``weight_hr``; ``layer`` is None for an
+    ``LSTMCell``'s parameters, which carry no layer suffix.
+    """
+
+    kind: str
+    layer: int | None
+    reverse: bool = False
+
+    def __str__(self) -> str:
+        if self.layer is None:
+            return self.kind
+        return f"{self.kind}_l{self.layer}{'_reverse' if self.reverse else ''}"
+
+
+_KIND = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)(?:_l(\d+)(_reverse)?)?")
+_LAYER = re.compile(r"l(\d+)(_reverse)?")
+
+
+def is_lstm_parameter(name: str) -> bool:
+    """Whether ``name`` is one of ``nn.LSTM`` / ``nn.LSTMCell``'s parameter names (see :func:`parse_parameter_name`)."""
+    try:
+        parse_parameter_name(name)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_parameter_name(name: str) -> ParameterName:
+    """Take apart a parameter name of ``nn.LSTM`` (``weight_ih_l1_reverse``) or ``nn.LSTMCell`` (``bias_hh``).
+
+    A dotted path is read through its last parts: ``lstm.weight_ih_l0`` (a classifier's LSTM) is layer 0, and a
+    per-layer cell named ``l{k}`` or ``l{k}_reverse`` (``l1_reverse.weight_hh``, as the parity harness names the
+    cells of a stepped candidate) gives its layer and direction to a cell parameter. Raises ValueError for a name
+    that is neither.
+    """
+    *path, leaf = name.split(".")
+    match = _KIND.fullmatch(leaf)
+    if match is None:
+        msg = f"Expected an LSTM parameter name such as weight_ih_l0 or l1_reverse.bias_hh, got {name!r}"
+        raise ValueError(msg)
+    kind, layer, reverse = match.groups()
+    if layer is None and path and (owner := _LAYER.fullmatch(path[-1])):
+        layer, reverse = owner.groups()
+    return ParameterName(kind, None if layer is None else int(layer), reverse is not None)

@@ -7,20 +7,18 @@ One step of :func:`lstm_replica.cell.lstm_cell_step`, the op order of
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn import init
 
 from lstm_replica.cell import CellWeights, Hidden, lstm_cell_step
-from lstm_replica.checks import check_pair, check_state_dtypes, describe_hidden, state_at, validate_dtype
-from lstm_replica.transfer import copy_parameters, require_type
+from lstm_replica.checks import check_cell_call, prepare_cell_call, validate_dtype
+from lstm_replica.transfer import require_type, transferred
 
 if TYPE_CHECKING:
-    from typing import Self
-
-CELL_PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    from typing_extensions import Self
 
 
 class LSTMCell(nn.Module):
@@ -47,6 +45,8 @@ class LSTMCell(nn.Module):
     input_size: int
     hidden_size: int
     bias: bool
+    # the constructor arguments config() returns, device and dtype aside
+    CONFIG_KEYS: ClassVar[tuple[str, ...]] = ("input_size", "hidden_size", "bias")
 
     def __init__(
         self,
@@ -56,7 +56,7 @@ class LSTMCell(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        factory_kwargs = {"device": device, "dtype": dtype}
+        factory_kwargs: dict[str, Any] = {"device": device, "dtype": dtype}
         super().__init__()
         _validate_cell_config(input_size, hidden_size)
         validate_dtype(dtype, "LSTMCell")
@@ -87,100 +87,28 @@ class LSTMCell(nn.Module):
 
     def forward(self, input: Tensor, hx: Hidden | None = None) -> Hidden:
         """One step: ``input (N, H_in)``, ``hx = (h, c)`` each ``(N, H)``; 1-D unbatched."""
-        if not isinstance(input, Tensor):
-            msg = f"LSTMCell: Expected input to be a Tensor, got {type(input).__name__}"
-            raise AttributeError(msg)  # noqa: TRY004 -- what nn.LSTMCell's input.dim() raises
-        if input.dim() not in (1, 2):
-            msg = f"LSTMCell: Expected input to be 1D or 2D, got {input.dim()}D instead"
-            raise ValueError(msg)
-        given = hx
-        if hx is not None:
-            try:
-                states = list(hx)
-            except TypeError as error:
-                msg = f"LSTMCell: Expected hx to be a tuple (h, c) of Tensors, got {describe_hidden(hx)}"
-                raise TypeError(msg) from error
-            for idx, value in enumerate(states):
-                if not isinstance(value, Tensor):
-                    msg = f"LSTMCell: Expected hx[{idx}] to be a Tensor, got {type(value).__name__}"
-                    raise AttributeError(msg)  # noqa: TRY004 -- what nn.LSTMCell's value.dim() raises
-                if value.dim() not in (1, 2):
-                    msg = f"LSTMCell: Expected hx[{idx}] to be 1D or 2D, got {value.dim()}D instead"
-                    raise ValueError(msg)
-        is_batched = input.dim() == 2
-        if not is_batched:
-            input = input.unsqueeze(0)  # (1, H_in)
-        if hx is None:
-            zeros = torch.zeros(input.size(0), self.hidden_size, dtype=input.dtype, device=input.device)
-            hx = (zeros, zeros)
-        elif not is_batched:
-            hx = (state_at(hx, 0, "LSTMCell").unsqueeze(0), state_at(hx, 1, "LSTMCell").unsqueeze(0))  # (1, H) each
-        if given is not None:
-            check_pair(given, "LSTMCell")
+        input, hidden, is_batched = prepare_cell_call(input, hx, self.hidden_size)
         # each weight read once, as nn.LSTMCell reads them: a parametrization runs once per call
         weights = CellWeights(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-        self._check(input, hx, weights)
-        h, c = lstm_cell_step(input, hx, weights)
+        check_cell_call(input, hidden, weights)
+        h, c = lstm_cell_step(input, hidden, weights)
         if not is_batched:
             return h.squeeze(0), c.squeeze(0)
         return h, c
 
-    def _check(self, input: Tensor, hx: Hidden, weights: CellWeights) -> None:
-        """``at::lstm_cell``'s shape checks, read from the weights as ATen does, then dtypes and devices.
-
-        All RuntimeError. ``nn.LSTMCell`` fails on a dtype or device mismatch
-        only inside its matrix products, with messages that do not say which
-        tensor is wrong; a c of a wider dtype it silently promotes into the
-        outputs, which the replica refuses.
-        """
-        input_size = weights.weight_ih.size(1)
-        hidden_size = weights.weight_hh.size(1)
-        if input.size(1) != input_size:
-            msg = f"input has inconsistent input_size: got {input.size(1)} expected {input_size}"
-            raise RuntimeError(msg)
-        for name in ("weight_ih", "weight_hh"):
-            rows = getattr(weights, name).size(0)
-            if rows != 4 * hidden_size:
-                msg = f"{name} first dim must be 4 * hidden_size = {4 * hidden_size}, but got {rows}"
-                raise RuntimeError(msg)
-        for label, state in enumerate(hx):
-            if input.size(0) != state.size(0):
-                msg = f"Input batch size {input.size(0)} doesn't match hidden{label} batch size {state.size(0)}"
-                raise RuntimeError(msg)
-            if state.size(1) != hidden_size:
-                msg = f"hidden{label} has inconsistent hidden_size: got {state.size(1)}, expected {hidden_size}"
-                raise RuntimeError(msg)
-        weight_dtype = weights.weight_ih.dtype
-        if input.dtype != weight_dtype and not torch._C._is_any_autocast_enabled():
-            msg = f"LSTMCell: Expected input of dtype {weight_dtype}, the weights' dtype, got {input.dtype}"
-            raise RuntimeError(msg)
-        check_state_dtypes(hx, weight_dtype, "LSTMCell")
-        for what, tensor in (("input", input), ("hx[0]", hx[0]), ("hx[1]", hx[1])):
-            if tensor.device != weights.weight_ih.device:
-                msg = (
-                    f"LSTMCell: Expected {what} on {weights.weight_ih.device}, the weights' device, got {tensor.device}"
-                )
-                raise RuntimeError(msg)
+    def config(self) -> dict[str, object]:
+        """The constructor arguments, device and dtype aside: ``LSTMCell(**m.config())`` builds the same shape."""
+        return {name: getattr(self, name) for name in self.CONFIG_KEYS}
 
     @classmethod
     def from_torch(cls, module: nn.LSTMCell) -> Self:
         """A replica cell with the configuration and a copy of the weights of ``module``."""
         require_type(module, nn.LSTMCell)
-        replica = cls(module.input_size, module.hidden_size, module.bias, device="meta", dtype=module.weight_ih.dtype)
-        replica = replica.to_empty(device=module.weight_ih.device)
-        copy_parameters(module, replica, _names(replica))
-        return replica
+        return transferred(module, cls, {name: getattr(module, name) for name in cls.CONFIG_KEYS})
 
     def to_torch(self) -> nn.LSTMCell:
         """An ``nn.LSTMCell`` with this configuration and a copy of these weights."""
-        module = nn.LSTMCell(self.input_size, self.hidden_size, self.bias, device="meta", dtype=self.weight_ih.dtype)
-        module = module.to_empty(device=self.weight_ih.device)
-        copy_parameters(self, module, _names(self))
-        return module
-
-
-def _names(cell: nn.Module) -> tuple[str, ...]:
-    return CELL_PARAMETERS if cell.bias else CELL_PARAMETERS[:2]
+        return transferred(self, nn.LSTMCell, self.config())
 
 
 def _validate_cell_config(input_size: int, hidden_size: int) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from lstm_replica.parity.report import ConfigResult, Report
 
@@ -76,7 +76,7 @@ def _title(report: Report, result: ConfigResult) -> str:
 
 
 def _module_panels(result: ConfigResult) -> list[tuple[str, Series, str]]:
-    steps, layers = result.steps, int(result.config["num_layers"])
+    steps, layers = result.steps, cast(int, result.config["num_layers"])  # Config.to_dict wrote an int
     if result.config["bidirectional"]:
         h = {"top layer h_t forward": steps["output forward"], "top layer h_t reverse": steps["output reverse"]}
     else:

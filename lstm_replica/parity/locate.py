@@ -11,7 +11,6 @@ saturates three gates to exactly 1 in both sides and leaves one live.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from lstm_replica.lstm import parse_parameter_name
 from lstm_replica.parity.candidates import CheckError
 from lstm_replica.parity.compare import differing
 from lstm_replica.parity.configs import Config
@@ -116,11 +116,14 @@ def _locate_state(name: str, a: Tensor, b: Tensor, config: Config) -> Location:
 
 def _locate_parameter(name: str, a: Tensor, b: Tensor) -> Location:
     mask = differing(a, b)
-    match = re.search(r"l(\d+)(_reverse)?", name)
-    layer = int(match.group(1)) if match else None
-    direction = ("reverse" if match.group(2) else "forward") if match else None
+    try:
+        parsed = parse_parameter_name(name.rsplit(" ", 1)[-1])  # "grad weight_hh_l1" -> weight_hh, layer 1
+    except ValueError:  # a parameter nn.LSTM has not: no layer, direction or gate to name
+        return Location(name, None, None, None, None, None)
+    layer = parsed.layer
+    direction = None if layer is None else ("reverse" if parsed.reverse else "forward")
     gate = None
-    if re.search(r"(weight_ih|weight_hh|bias_ih|bias_hh)", name) and a.size(0) % 4 == 0:
+    if parsed.kind != "weight_hr" and a.size(0) % 4 == 0:
         blocks = mask.reshape(4, -1).any(1)  # (4,) one per gate block of rows
         hits = [g for g, hit in zip(GATES, blocks.tolist(), strict=True) if hit]
         gate = "all gates" if len(hits) == len(GATES) else ",".join(hits)
@@ -164,7 +167,7 @@ def probe_gate(make_pair: Callable[[Config], Pair], config: Config, generator: t
     dtype = probe.torch_dtype
     x = torch.randn(1, 2, probe.input_size, generator=generator, dtype=dtype)  # (L=1, N=2, H_in)
     state = tuple(torch.randn(1, 2, h, generator=generator, dtype=dtype) for _ in range(2))  # (1, 2, H) each
-    params = {k.rsplit(".", 1)[-1].split("_l")[0]: v for k, v in pair.reference_parameters.items()}
+    params = {parse_parameter_name(k).kind: v for k, v in pair.reference_parameters.items()}
     original = {k: v.detach().clone() for k, v in params.items()}
     hits = []
     with torch.no_grad():

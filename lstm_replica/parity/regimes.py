@@ -32,6 +32,8 @@ import math
 import torch
 from torch import Tensor
 
+from lstm_replica.lstm import parse_parameter_name
+
 STRESS_WEIGHT = 9.0  # a = STRESS_WEIGHT / sqrt(fan_in)
 STRESS_INPUT = 3.0
 STRESS_BIAS = 30.0
@@ -45,7 +47,7 @@ def stress_weights(params: dict[str, Tensor], hidden_size: int, generator: torch
     """Redraw ``params`` (nn.LSTM names) in place for the saturating regime."""
     with torch.no_grad():
         for name, p in params.items():
-            kind = name.rsplit(".", 1)[-1].split("_l")[0]
+            kind = parse_parameter_name(name).kind
             if kind.startswith("weight"):
                 # the input side saturates; the recurrent and projection weights stay at nn.LSTM's scale, so the
                 # recurrence is not made chaotic (that would turn any rounding into a large difference)

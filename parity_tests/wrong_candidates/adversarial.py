@@ -8,6 +8,7 @@ defect in plain use first, then that the harness rejects it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -20,6 +21,7 @@ from torch.nn.utils.rnn import PackedSequence
 import lstm_replica.layers
 from lstm_replica import LSTM, CellWeights, LSTMCell, input_projection, lstm_step
 from lstm_replica.cell import Hidden
+from lstm_replica.lstm import parse_parameter_name
 
 from ._base import StepLSTM, StepRecurrence
 from .modules import _FactoredTanh
@@ -192,8 +194,8 @@ class NanGuard(LSTM):
 def _weights_from(module: LSTM, tensors: dict[str, Tensor]) -> list[CellWeights]:
     """The module's per-layer-and-direction weights, read from ``tensors`` (by parameter name) instead."""
     found = []
-    for names in module._all_weights:
-        by_kind = {name.split("_l")[0]: tensors[name] for name in names}
+    for names in module.weight_names:
+        by_kind = {parse_parameter_name(name).kind: tensors[name] for name in names}
         found.append(
             CellWeights(
                 by_kind["weight_ih"],
@@ -329,7 +331,7 @@ class Peepholes(LSTM):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         factory = {"device": self.weight_ih_l0.device, "dtype": self.weight_ih_l0.dtype}
-        self.peepholes = nn.Parameter(torch.zeros(len(self._all_weights), 3, self.hidden_size, **factory))
+        self.peepholes = nn.Parameter(torch.zeros(len(self.weight_names), 3, self.hidden_size, **factory))
 
     @classmethod
     def from_torch(cls, module: nn.LSTM) -> Peepholes:
@@ -349,7 +351,7 @@ class MaxNormInForward(LSTM):
 
     def forward(self, input: Tensor | PackedSequence, hx: Hidden | None = None):
         with torch.no_grad():
-            for name in self._flat_weights_names:
+            for name in itertools.chain.from_iterable(self.weight_names):
                 if name.startswith("weight_ih"):
                     weight = getattr(self, name)
                     norms = weight.norm(dim=1, keepdim=True).clamp_min(3.0)  # (4*H, 1)
@@ -520,7 +522,7 @@ class FlattenReplacesParameters(LSTM):
     """flatten_parameters() registers contiguous copies as new Parameters: an optimiser built before loses them."""
 
     def flatten_parameters(self) -> None:
-        for name in self._flat_weights_names:
+        for name in itertools.chain.from_iterable(self.weight_names):
             old = getattr(self, name)
             setattr(self, name, nn.Parameter(old.detach().clone(), requires_grad=old.requires_grad))
 
@@ -562,7 +564,7 @@ class ForgetBiasOne(LSTM):
     def reset_parameters(self) -> None:
         super().reset_parameters()
         with torch.no_grad():
-            for name in self._flat_weights_names:
+            for name in itertools.chain.from_iterable(self.weight_names):
                 if name.startswith("bias_ih"):
                     getattr(self, name)[self.hidden_size : 2 * self.hidden_size].fill_(1.0)
 
