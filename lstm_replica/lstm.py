@@ -383,7 +383,9 @@ def _cast(w: CellWeights, dtype: torch.dtype) -> CellWeights:
     def cast(t: Tensor | None) -> Tensor | None:
         return None if t is None else t.to(dtype)
 
-    return CellWeights(w.weight_ih.to(dtype), w.weight_hh.to(dtype), cast(w.bias_ih), cast(w.bias_hh), cast(w.weight_hr))
+    return CellWeights(
+        w.weight_ih.to(dtype), w.weight_hh.to(dtype), cast(w.bias_ih), cast(w.bias_hh), cast(w.weight_hr)
+    )
 
 
 def lstm_config(module: object) -> dict[str, object]:

@@ -120,7 +120,9 @@ def test_layer_stack_takes_options_by_keyword_and_counts_its_recurrences() -> No
         layer_stack(x, hidden, recurrences, True)  # type: ignore[misc]
     with pytest.raises(ValueError, match=r"Expected one recurrence per layer and direction \(4 states"):
         layer_stack(x, hidden, recurrences[:3], bidirectional=True)
-    with pytest.raises(ValueError, match=r"Expected one recurrence per layer and direction \(3 states, 2 per layer\), got 3"):
+    with pytest.raises(
+        ValueError, match=r"Expected one recurrence per layer and direction \(3 states, 2 per layer\), got 3"
+    ):
         layer_stack(x, (hidden[0][:3], hidden[1][:3]), recurrences[:3], bidirectional=True)
     output, (h_n, c_n) = layer_stack(x, hidden, recurrences, bidirectional=True)
     expected, (h_ref, c_ref) = module(x, hidden)
