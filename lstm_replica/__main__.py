@@ -2,6 +2,6 @@
 
 import sys
 
-from lstm_replica.cli import main
+from lstm_replica.faces.cli import main
 
 sys.exit(main())

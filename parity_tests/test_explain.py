@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstm_replica import LSTMClassifier
-from lstm_replica.cli import main
-from lstm_replica.explain import Explanation, trace_classifier
+from lstm_replica.faces.cli import main
+from lstm_replica.faces.explain import Explanation, trace_classifier
 
 # (constructor kwargs, seq_len, batch_size)
 CONFIGS = [

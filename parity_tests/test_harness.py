@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from lstm_replica import LSTM, LSTMCell
-from lstm_replica.cli import main
+from lstm_replica.faces.cli import main
 from lstm_replica.parity import assert_lstm_parity, check
 from lstm_replica.parity.compare import TOLERANCES, compare, tolerance_for, ulp_distance
 from lstm_replica.parity.configs import (

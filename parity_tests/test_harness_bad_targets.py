@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from lstm_replica.cli import main
+from lstm_replica.faces.cli import main
 from lstm_replica.parity.configs import quick_matrix
 
 CONFIG = quick_matrix()[0].name  # batched, 1 layer, float64, L=7, N=3, H=6

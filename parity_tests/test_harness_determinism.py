@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from lstm_replica.cli import main
+from lstm_replica.faces.cli import main
 from lstm_replica.parity import check
 from lstm_replica.parity.configs import quick_matrix
 

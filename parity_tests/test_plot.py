@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from lstm_replica.cli import main
+from lstm_replica.faces.cli import main
 from lstm_replica.parity import check
 from lstm_replica.parity.configs import quick_matrix
 
@@ -20,7 +20,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture
 def plot():
     pytest.importorskip("matplotlib")
-    from lstm_replica import plot
+    from lstm_replica.faces import plot
 
     return plot
 

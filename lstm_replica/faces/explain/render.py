@@ -1,4 +1,4 @@
-"""Render an :class:`~lstm_replica.explain.trace.Explanation`: an aligned plain-text table, or JSON.
+"""Render an :class:`~lstm_replica.faces.explain.trace.Explanation`: an aligned plain-text table, or JSON.
 
 Plain ASCII on purpose (it goes to terminals and READMEs): ``*`` is the
 element-wise product and ``@`` the matrix product, as in PyTorch code.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from lstm_replica.explain.trace import Explanation, Row
+from lstm_replica.faces.explain.trace import Explanation, Row
 
 _HEADER = ("tensor", "formula", "shape", "params")
 _INDENT = "  "

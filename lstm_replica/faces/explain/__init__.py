@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from lstm_replica.classifier import LSTMClassifier
-from lstm_replica.explain.render import render_json, render_text
-from lstm_replica.explain.trace import Explanation, Row, Section, trace_classifier
+from lstm_replica.faces.explain.render import render_json, render_text
+from lstm_replica.faces.explain.trace import Explanation, Row, Section, trace_classifier
 
 __all__ = ["Explanation", "Row", "Section", "register", "run", "trace_classifier"]
 

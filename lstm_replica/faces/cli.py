@@ -1,21 +1,16 @@
 """The ``lstm-replica`` command line: one subcommand per face of the project.
 
-Each subcommand lives in its own module exposing ``register(subparsers)``,
-which adds its parser and sets ``func`` (``args -> exit status``).
+Each subcommand's module exposes ``register(subparsers)``, which adds its
+parser and sets ``func`` (``args -> exit status``).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
-# subcommand name -> module that registers it
-SUBCOMMANDS: dict[str, str] = {
-    "explain": "lstm_replica.explain",
-    "check": "lstm_replica.parity.cli",
-}
+from lstm_replica.faces import check, explain
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,8 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A hand-written LSTM that is bitwise identical to torch.nn.LSTM, and the harness that proves it.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in SUBCOMMANDS.values():
-        importlib.import_module(module_name).register(subparsers)
+    for face in (explain, check):
+        face.register(subparsers)
     return parser
 
 

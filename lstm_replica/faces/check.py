@@ -144,7 +144,7 @@ def _give_up(message: str) -> None:
 
 
 def _plot(report: Report, path: Path) -> int:
-    from lstm_replica import plot
+    from lstm_replica.faces import plot
 
     try:
         name = plot.save(report, path)
@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PREFIX}: {exc}", file=sys.stderr)
         return 2
     if args.plot is not None:
-        from lstm_replica.plot import PlotUnavailable, require_matplotlib
+        from lstm_replica.faces.plot import PlotUnavailable, require_matplotlib
 
         try:
             require_matplotlib()
