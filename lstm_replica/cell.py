@@ -4,11 +4,9 @@ Mirrors ``LSTMCell::operator()`` in aten/src/ATen/native/RNN.cpp, so that the
 forward values *and* the autograd graph (hence every gradient) are bitwise
 those of ``torch.nn.LSTM`` / ``torch.nn.LSTMCell`` on the native CPU path.
 
-Shapes (one direction of one layer):
-    N        batch size
-    H_in     features entering the layer (input_size, or D * H_out above layer 0)
-    H_cell   hidden_size: the width of c_t and of *every* gate
-    H_out    proj_size if proj_size > 0 else hidden_size: the width of h_t
+Shapes (one direction of one layer) are named as in the glossary of
+:mod:`lstm_replica.lstm`: N batch, H_in the layer's input features, H_cell the
+width of c_t and of *every* gate, H_out the width of h_t.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ class LSTMClassifier(nn.Module):
     when bidirectional. With ``per_step=True`` the head is applied to every
     time step of the LSTM output instead.
 
-    Shapes (D = 2 if bidirectional else 1, H_out = proj_size or hidden_size,
-    C = num_classes): the head is ``Linear(D*H_out, C)``; logits are ``(N, C)``
+    Shapes (named as in the glossary of :mod:`lstm_replica.lstm`; C = num_classes):
+    the head is ``Linear(D*H_out, C)``, without bias when ``head_bias=False``; logits are ``(N, C)``
     (``(C,)`` for unbatched input); with ``per_step`` they are shaped as the
     LSTM output with its last dimension replaced by C (a ``PackedSequence``
     for packed input).
