@@ -21,10 +21,9 @@ Shape glossary, used by every module of the package:
 from __future__ import annotations
 
 import math
-import re
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, overload
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +33,7 @@ from torch.nn.utils.rnn import PackedSequence
 from lstm_replica.cell import CellWeights, Hidden
 from lstm_replica.checks import finish_call, prepare_call, validate_config, validate_dtype
 from lstm_replica.layers import NativeRecurrence, Recurrence, layer_stack
+from lstm_replica.names import ParameterName, is_lstm_parameter, parse_parameter_name
 from lstm_replica.transfer import require_type, transferred
 
 if TYPE_CHECKING:
@@ -394,52 +394,3 @@ def lstm_config(module: object) -> dict[str, object]:
     ``module`` is an ``nn.LSTM``, a replica ``LSTM`` or any object with those attributes (a configuration record).
     """
     return {name: getattr(module, name) for name in LSTM.CONFIG_KEYS}
-
-
-class ParameterName(NamedTuple):
-    """A parameter name of ``nn.LSTM`` / ``nn.LSTMCell`` taken apart: ``weight_ih_l1_reverse``.
-
-    ``kind`` is ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh`` or ``weight_hr``; ``layer`` is None for an
-    ``LSTMCell``'s parameters, which carry no layer suffix.
-    """
-
-    kind: str
-    layer: int | None
-    reverse: bool = False
-
-    def __str__(self) -> str:
-        if self.layer is None:
-            return self.kind
-        return f"{self.kind}_l{self.layer}{'_reverse' if self.reverse else ''}"
-
-
-_KIND = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)(?:_l(\d+)(_reverse)?)?")
-_LAYER = re.compile(r"l(\d+)(_reverse)?")
-
-
-def is_lstm_parameter(name: str) -> bool:
-    """Whether ``name`` is one of ``nn.LSTM`` / ``nn.LSTMCell``'s parameter names (see :func:`parse_parameter_name`)."""
-    try:
-        parse_parameter_name(name)
-    except ValueError:
-        return False
-    return True
-
-
-def parse_parameter_name(name: str) -> ParameterName:
-    """Take apart a parameter name of ``nn.LSTM`` (``weight_ih_l1_reverse``) or ``nn.LSTMCell`` (``bias_hh``).
-
-    A dotted path is read through its last parts: ``lstm.weight_ih_l0`` (a classifier's LSTM) is layer 0, and a
-    per-layer cell named ``l{k}`` or ``l{k}_reverse`` (``l1_reverse.weight_hh``, as the parity harness names the
-    cells of a stepped candidate) gives its layer and direction to a cell parameter. Raises ValueError for a name
-    that is neither.
-    """
-    *path, leaf = name.split(".")
-    match = _KIND.fullmatch(leaf)
-    if match is None:
-        msg = f"Expected an LSTM parameter name such as weight_ih_l0 or l1_reverse.bias_hh, got {name!r}"
-        raise ValueError(msg)
-    kind, layer, reverse = match.groups()
-    if layer is None and path and (owner := _LAYER.fullmatch(path[-1])):
-        layer, reverse = owner.groups()
-    return ParameterName(kind, None if layer is None else int(layer), reverse is not None)

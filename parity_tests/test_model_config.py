@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from lstm_replica import LSTM, LSTMCell, LSTMClassifier, NativeRecurrence, layer_stack
-from lstm_replica.lstm import ParameterName, lstm_config, parse_parameter_name
+from lstm_replica.lstm import lstm_config
+from lstm_replica.names import ParameterName, parse_parameter_name
 
 LSTM_CONFIGS = [
     {"input_size": 3, "hidden_size": 5},

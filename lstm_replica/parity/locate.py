@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from lstm_replica.lstm import parse_parameter_name
+from lstm_replica.names import parse_parameter_name
 from lstm_replica.parity.candidates import CheckError
 from lstm_replica.parity.compare import differing
 from lstm_replica.parity.configs import Config

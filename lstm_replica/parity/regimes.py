@@ -32,7 +32,7 @@ import math
 import torch
 from torch import Tensor
 
-from lstm_replica.lstm import parse_parameter_name
+from lstm_replica.names import parse_parameter_name
 
 STRESS_WEIGHT = 9.0  # a = STRESS_WEIGHT / sqrt(fan_in)
 STRESS_INPUT = 3.0

@@ -21,7 +21,7 @@ from torch.nn.utils.rnn import PackedSequence
 import lstm_replica.layers
 from lstm_replica import LSTM, CellWeights, LSTMCell, input_projection, lstm_step
 from lstm_replica.cell import Hidden
-from lstm_replica.lstm import parse_parameter_name
+from lstm_replica.names import parse_parameter_name
 
 from ._base import StepLSTM, StepRecurrence
 from .modules import _FactoredTanh
