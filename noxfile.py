@@ -51,3 +51,10 @@ def bench(session: nox.Session) -> None:
         "python", "benchmarks/report.py", f"--bench={out}/bench.json", f"--memory={out}/memory.json",
         f"--harness={out}/harness.json", "--out=benchmarks/RESULTS.md",
     )  # fmt: skip
+
+
+@nox.session
+def interop(session: nox.Session) -> None:
+    """Keras 3 (torch backend), Flax / JAX and onnxruntime run on converted weights against nn.LSTM (not default)."""
+    session.install(TORCH, "-e", ".[test,interop]")
+    session.run("pytest", "parity_tests", "-k", "interop", *session.posargs)
