@@ -100,10 +100,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--weights",
         metavar="LAYOUT|MODULE:FN",
-        help="a ready-made layout (per-gate, per-gate-t, concat, concat-t, x2h-h2h: see README.md) or an adapter "
-        "fn(candidate, reference) that copies nn.LSTM's (a cell: nn.LSTMCell's) weights into your differently "
-        "named parameters in place under torch.no_grad() (return value ignored); the harness learns the element "
-        "map from it, so gradients, training and the parameter audit still compare every nn.LSTM parameter",
+        help="a ready-made layout (per-gate, per-gate-t, concat, concat-t, x2h-h2h, keras, onnx: see README.md) or an "
+        "adapter fn(candidate, reference) that copies nn.LSTM's (a cell: nn.LSTMCell's) weights into your "
+        "differently named parameters in place under torch.no_grad() (return value ignored); the harness learns "
+        "the element map from it, so gradients, training and the parameter audit still compare every nn.LSTM "
+        "parameter",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
     parser.add_argument(

@@ -16,6 +16,10 @@ concat     one matrix on ``[x, h]``: ``(4H, H_in + H)``; one or two biases  ``W 
 concat-t   the same as ``(H_in + H, 4H)``                                   ``[x, h] @ W``
 x2h-h2h    two ``nn.Linear``: ``x2h (4H, H_in)`` and ``h2h (4H, H)``, each  ``x2h(x) + h2h(h)``
            with its bias, or biases off
+keras      Keras's names: ``kernel (H_in, 4H)``, ``recurrent_kernel (H,     ``x @ K + h @ U + b``
+           4H)``, one ``bias (4H)`` or none; gates i, f, c, o
+onnx       ONNX's names, one direction: ``W (4H, H_in)``, ``R (4H, H)``,   ``x W^T + h R^T + W_b +
+           ``B (8H)`` = ``[W_b, R_b]`` or none; gates i, o, f, c            R_b``
 ========== ============================================================== =========================
 
 Which parameter is which is read from the leaf names (the part after the last
@@ -30,7 +34,10 @@ owns them; the groups, in registration order, are nn.LSTM's layers (forward,
 then reverse). One bias per gate holds ``b_ih + b_hh``: the sum rounds, so
 such a cell can only be certified within tolerance, and an optimiser step
 moves nn.LSTM's two biases (their sum twice as far) where it moves the one.
-None of these layouts has a projection (``proj_size``).
+None of these layouts has a projection (``proj_size``). ``keras`` and ``onnx``
+move the tensors as :mod:`lstm_replica.interop` does for those frameworks
+(TensorFlow's layout is not offered: its ``forget_bias`` shifts the f bias,
+which is not a weight moved into place, so the element map cannot be learnt).
 """
 
 from __future__ import annotations
@@ -41,11 +48,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from lstm_replica.interop.gates import TORCH_ORDER, reorder_gates
+from lstm_replica.interop.onnx import ONNX_ORDER
 from lstm_replica.parity.candidates import CheckError, WeightAdapter
 
 GATES = "ifgo"
 GATE_ALIASES = {"i": "i", "f": "f", "g": "g", "c": "g", "z": "g", "j": "g", "o": "o"}
-LAYOUTS = ("per-gate", "per-gate-t", "concat", "concat-t", "x2h-h2h")
+LAYOUTS = ("per-gate", "per-gate-t", "concat", "concat-t", "x2h-h2h", "keras", "onnx")
 UNSUPPORTED = frozenset({"proj_size"})  # no layout has a projection
 
 _INPUT_SIDE = re.compile(r"^(w_?x|w_?i|weight_?ih|w_ih|wx|w|kernel)_?([a-z])$")
@@ -77,6 +86,8 @@ def layout_adapter(name: str) -> WeightAdapter:
         "concat": lambda p, c: _concat(p, c, transposed=False),
         "concat-t": lambda p, c: _concat(p, c, transposed=True),
         "x2h-h2h": _x2h_h2h,
+        "keras": _keras,
+        "onnx": _onnx,
     }.get(name)
     if fill is None:
         msg = f"Expected --weights to be module:fn or a layout from {', '.join(LAYOUTS)}, got {name!r}"
@@ -254,3 +265,35 @@ def _x2h_h2h(params: dict[str, nn.Parameter], cell: Cell) -> None:
         p, leaf = found[side, "all"]
         _put(p, full, leaf)
     _fill_biases(found, cell, per_gate=False)
+
+
+def _require_names(params: dict[str, nn.Parameter], required: tuple[str, str], bias: str, layout: str) -> None:
+    """The leaf names must be exactly the ``required`` two matrices and, optionally, ``bias``."""
+    if not set(required) <= set(params) <= {*required, bias}:
+        msg = f"Expected {', '.join(required)} and optionally {bias} for --weights {layout}, got {', '.join(params)}"
+        raise CheckError(msg)
+
+
+def _keras(params: dict[str, nn.Parameter], cell: Cell) -> None:
+    """Keras's LSTM: ``kernel (H_in, 4H)``, ``recurrent_kernel (H, 4H)``, ``bias (4H)``; gates i, f, c, o as torch's."""
+    _require_names(params, ("kernel", "recurrent_kernel"), "bias", "keras")
+    _put(params["kernel"], cell.weight_ih.t(), "kernel")  # (H_in, 4H)
+    _put(params["recurrent_kernel"], cell.weight_hh.t(), "recurrent_kernel")  # (H, 4H)
+    _fill_biases({("b", "all"): (params["bias"], "bias")} if "bias" in params else {}, cell, per_gate=False)
+
+
+def _onnx(params: dict[str, nn.Parameter], cell: Cell) -> None:
+    """One direction of ONNX's LSTM: ``W (4H, H_in)``, ``R (4H, H)``, ``B (8H)`` = ``[W_b, R_b]``; gates i, o, f, c."""
+    _require_names(params, ("W", "R"), "B", "onnx")
+    _put(params["W"], reorder_gates(cell.weight_ih, TORCH_ORDER, ONNX_ORDER), "W")  # (4H, H_in)
+    _put(params["R"], reorder_gates(cell.weight_hh, TORCH_ORDER, ONNX_ORDER), "R")  # (4H, H)
+    if cell.bias_ih is None or cell.bias_hh is None:
+        if "B" in params:
+            msg = "Expected no bias parameters under bias=False, got B"
+            raise CandidateDiffers(msg)
+        return
+    if "B" not in params:
+        msg = "Expected a bias B (nn.LSTM has bias=True here), got none"
+        raise CheckError(msg)
+    biases = [reorder_gates(bias, TORCH_ORDER, ONNX_ORDER) for bias in (cell.bias_ih, cell.bias_hh)]
+    _put(params["B"], torch.cat(biases), "B")  # (8H,): W_b then R_b

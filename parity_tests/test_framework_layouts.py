@@ -1,0 +1,125 @@
+"""The ``--weights keras`` and ``--weights onnx`` layouts: cells written with those frameworks' names, certified.
+
+A torch port of Keras's cell keeps ``kernel (H_in, 4H)``, ``recurrent_kernel (H, 4H)`` and one ``bias (4H)``, gates
+i, f, c, o; a port of one direction of ONNX's LSTM keeps ``W (4H, H_in)``, ``R (4H, H)`` and ``B (8H)``, gates i, o,
+f, c. The harness fills them from nn.LSTMCell through the named layout and certifies them within tolerance (one
+product per side and a folded or reordered bias cannot be bitwise); a port that forgets ONNX's gate order is shown
+wrong in plain use, then rejected.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from lstm_replica.interop import to_onnx
+from lstm_replica.parity import check
+from lstm_replica.parity.candidates import CheckError
+from lstm_replica.parity.layouts import layout_adapter
+
+
+def _uniform(*shape: int, hidden_size: int) -> nn.Parameter:
+    """nn.LSTMCell's initial distribution, U(-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1 / math.sqrt(hidden_size)
+    return nn.Parameter(torch.empty(*shape).uniform_(-bound, bound))
+
+
+def _state(x: Tensor, hx: tuple[Tensor, Tensor] | None, hidden_size: int) -> tuple[Tensor, Tensor]:
+    if hx is not None:
+        return hx
+    zeros = x.new_zeros((*x.shape[:-1], hidden_size))  # (N, H) or (H,)
+    return zeros, zeros
+
+
+def _cell_update(i: Tensor, f: Tensor, g: Tensor, o: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+class KerasStyleCell(nn.Module):
+    """Keras's LSTM cell in torch: z = x K + h U + b, split i, f, c, o."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__()
+        self.kernel = _uniform(input_size, 4 * hidden_size, hidden_size=hidden_size)
+        self.recurrent_kernel = _uniform(hidden_size, 4 * hidden_size, hidden_size=hidden_size)
+        self.bias = _uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
+        self.hidden_size = hidden_size
+
+    def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        h, c = _state(x, hx, self.hidden_size)
+        z = x @ self.kernel + h @ self.recurrent_kernel  # (N, 4H)
+        if self.bias is not None:
+            z = z + self.bias
+        i, f, g, o = z.chunk(4, -1)
+        return _cell_update(i, f, g, o, c)
+
+
+class OnnxStyleCell(nn.Module):
+    """One direction of ONNX's LSTM in torch: z = x W^T + h R^T + W_b + R_b, split i, o, f, c."""
+
+    gate_order = "iofc"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__()
+        self.W = _uniform(4 * hidden_size, input_size, hidden_size=hidden_size)
+        self.R = _uniform(4 * hidden_size, hidden_size, hidden_size=hidden_size)
+        self.B = _uniform(8 * hidden_size, hidden_size=hidden_size) if bias else None
+        self.hidden_size = hidden_size
+
+    def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        h, c = _state(x, hx, self.hidden_size)
+        z = x @ self.W.t() + h @ self.R.t()  # (N, 4H)
+        if self.B is not None:
+            w_b, r_b = self.B.chunk(2)  # (4H,) each
+            z = z + w_b + r_b
+        gates = dict(zip(self.gate_order, z.chunk(4, -1), strict=True))
+        return _cell_update(gates["i"], gates["f"], gates["c"], gates["o"], c)
+
+
+class TorchOrderOnnxCell(OnnxStyleCell):
+    """The slip: ONNX's names, but the gates read in torch's order i, f, c, o."""
+
+    gate_order = "ifco"
+
+
+@pytest.mark.parametrize(("cell", "layout"), [(KerasStyleCell, "keras"), (OnnxStyleCell, "onnx")])
+def test_framework_style_cells_are_certified_through_their_layout(cell: type[nn.Module], layout: str) -> None:
+    report = check(cell, weights=layout, tolerance=True, quick=True)
+    assert report.exit_status == 0, report.text()
+    compared = {d.tensor for r in report.checked for d in r.differences}
+    assert {"grad l0.weight_ih", "grad l0.weight_hh", "grad l0.bias_ih", "grad l0.bias_hh"} <= compared, compared
+
+
+def test_the_onnx_layout_fills_what_to_onnx_converts() -> None:
+    reference, cell, candidate = nn.LSTM(3, 4), nn.LSTMCell(3, 4), OnnxStyleCell(3, 4)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, name).copy_(getattr(reference, f"{name}_l0"))
+    layout_adapter("onnx")(candidate, cell)
+    node = to_onnx(reference)[0]
+    for name in ("W", "R", "B"):
+        assert torch.equal(getattr(candidate, name), node[name][0]), f"{name} is not to_onnx's {name}"
+
+
+def test_torch_gate_order_under_onnx_names_is_wrong_in_plain_use() -> None:
+    reference, wrong = nn.LSTMCell(3, 4), TorchOrderOnnxCell(3, 4)
+    layout_adapter("onnx")(wrong, reference)
+    x, hx = torch.randn(2, 3), (torch.randn(2, 4), torch.randn(2, 4))
+    difference = (wrong(x, hx)[0] - reference(x, hx)[0]).abs().max().item()
+    assert difference > 1e-2, f"Expected the slip to show in h, got a largest difference of {difference}"
+
+
+def test_torch_gate_order_under_onnx_names_is_rejected() -> None:
+    report = check(TorchOrderOnnxCell, weights="onnx", tolerance=True, quick=True)
+    assert report.exit_status == 1, report.text()
+
+
+def test_other_names_are_refused_with_the_names_expected() -> None:
+    with pytest.raises(CheckError, match=r"Expected kernel, recurrent_kernel and optionally bias for --weights keras"):
+        layout_adapter("keras")(OnnxStyleCell(3, 4), nn.LSTMCell(3, 4))
+    with pytest.raises(CheckError, match=r"Expected W, R and optionally B for --weights onnx"):
+        layout_adapter("onnx")(KerasStyleCell(3, 4), nn.LSTMCell(3, 4))
