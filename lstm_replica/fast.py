@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from lstm_replica.cell import CellWeights, Hidden
-from lstm_replica.layers import NativeRecurrence, Recurrence
+from lstm_replica.layers import NativeRecurrence, Recurrence, full_layer, reversed_full_layer
 from lstm_replica.lstm import LSTM
 
 
@@ -184,10 +184,14 @@ class FusedRecurrence(NativeRecurrence):
     """The replica's recurrence, but a padded layer runs as one :class:`_FusedRecurrence` node.
 
     The layer loops hand it whole padded layers (:class:`~lstm_replica.layers.LayerRunner`);
-    packed input steps it as the exact replica (``project`` / ``step`` of :class:`NativeRecurrence`).
+    packed input steps it as the exact replica (``project`` / ``step`` of :class:`NativeRecurrence`), and so
+    does autocast, whose casts the fused loop's in-place products cannot take.
     """
 
     def run_layer(self, x: Tensor, hidden: Hidden, reverse: bool) -> tuple[Tensor, Hidden]:
+        if torch.is_autocast_enabled(x.device.type):  # the fused loop's in-place products take one dtype
+            native = NativeRecurrence(self.weights)
+            return reversed_full_layer(x, hidden, native) if reverse else full_layer(x, hidden, native)
         return fused_layer(x, hidden, self.weights, reverse)
 
 

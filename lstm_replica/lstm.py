@@ -195,7 +195,7 @@ class LSTM(nn.Module):
 
     def reset_parameters(self) -> None:
         """Draw every parameter from U(-k, k), k = 1/sqrt(hidden_size), as ``nn.LSTM``."""
-        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        stdv = 1.0 / math.sqrt(self.hidden_size)  # hidden_size > 0: the constructor checked it
         for weight in self.parameters():
             init.uniform_(weight, -stdv, stdv)
 
@@ -275,13 +275,13 @@ class LSTM(nn.Module):
 
         Under autocast, where ``nn.LSTM`` takes a fused kernel whose layer op autocast casts (oneDNN on the CPU:
         padded input, no projection; cuDNN on CUDA) it computes in the autocast dtype: so does the replica, with
-        the input, states and weights cast to it (see :func:`autocast_dtype`).
+        the input and states cast to it (see :func:`autocast_dtype`); the weights enter only matrix products,
+        which autocast casts itself.
         """
         weights = self.cell_weights()
         low = autocast_dtype(input, self.proj_size)
         if low is None:
             return self.forward_with([self.recurrence(w) for w in weights], input, hx)
-        weights = [_cast(w, low) for w in weights]
         if isinstance(input, PackedSequence):
             data, batch_sizes, sorted_indices, unsorted_indices = input
             input = PackedSequence(data.to(low), batch_sizes, sorted_indices, unsorted_indices)
@@ -375,17 +375,6 @@ def autocast_dtype(input: Tensor | PackedSequence, proj_size: int) -> torch.dtyp
     if data.dtype not in (torch.float32, low) or data.numel() == 0:
         return None
     return low
-
-
-def _cast(w: CellWeights, dtype: torch.dtype) -> CellWeights:
-    """One layer-direction's weights in ``dtype`` (autocast's copies; absent biases stay absent)."""
-
-    def cast(t: Tensor | None) -> Tensor | None:
-        return None if t is None else t.to(dtype)
-
-    return CellWeights(
-        w.weight_ih.to(dtype), w.weight_hh.to(dtype), cast(w.bias_ih), cast(w.bias_hh), cast(w.weight_hr)
-    )
 
 
 def lstm_config(module: object) -> dict[str, object]:

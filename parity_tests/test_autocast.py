@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from lstm_replica import LSTM, LSTMCell
+from lstm_replica.fast import FastLSTM
 from lstm_replica.parity.backends import Backend, flags
 from lstm_replica.parity.compare import tolerance_for
 
@@ -46,11 +47,11 @@ def _run(module: nn.Module, x: Tensor, case: dict[str, object], low: torch.dtype
     return forward | {f"grad {n}": g for (n, _), g in zip(module.named_parameters(), grads[1:], strict=True)}
 
 
-def _pair(case: dict[str, object]) -> tuple[nn.LSTM, LSTM]:
+def _pair(case: dict[str, object], cls: type[LSTM] = LSTM) -> tuple[nn.LSTM, LSTM]:
     torch.manual_seed(0)
     kwargs = {k: v for k, v in case.items() if k not in ("packed", "unbatched")}
     reference = nn.LSTM(5, 6, **kwargs)
-    return reference, LSTM.from_torch(reference)
+    return reference, cls.from_torch(reference)
 
 
 @pytest.mark.parametrize("low", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
@@ -65,9 +66,11 @@ def test_native_path_is_bitwise_under_autocast(case: dict[str, object], low: tor
         assert torch.equal(got[name], tensor), f"{name} differs from nn.LSTM under {low} autocast (native path)"
 
 
+@pytest.mark.parametrize("cls", [LSTM, FastLSTM], ids=["replica", "fast"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(c) or "plain")
-def test_onednn_path_has_nn_lstms_dtypes_and_half_precision_values(case: dict[str, object]) -> None:
-    reference, replica = _pair(case)
+def test_onednn_path_has_nn_lstms_dtypes_and_half_precision_values(case: dict[str, object], cls: type[LSTM]) -> None:
+    """FastLSTM too: under autocast it steps as the replica (its fused loop's in-place products take one dtype)."""
+    reference, replica = _pair(case, cls)
     x = torch.randn(4, 2, 5, generator=torch.Generator().manual_seed(1))
     row = tolerance_for("onednn", torch.bfloat16)
     with flags(Backend("cpu", "onednn")):
