@@ -144,7 +144,7 @@ class TorchClassifier(nn.Module):
         super().__init__()
         self.lstm, self.head = lstm, head
 
-    def forward(self, x: Tensor | PackedSequence) -> Tensor:
-        _, (h_n, _) = self.lstm(x)
+    def forward(self, x: Tensor | PackedSequence, hx: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        _, (h_n, _) = self.lstm(x, hx)
         top = torch.cat([h_n[-2], h_n[-1]], dim=-1) if self.lstm.bidirectional else h_n[-1]
         return self.head(top)

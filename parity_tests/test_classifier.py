@@ -19,9 +19,10 @@ from parity_tests._support import TorchClassifier
 CONFIGS = [
     {},
     {"num_layers": 2, "bidirectional": True},
+    {"num_layers": 3, "bidirectional": True},  # h_n[-2] is the top forward state only from 3 layers on
     {"num_layers": 2, "proj_size": 64, "batch_first": True},
 ]
-IDS = ["seed", "layers2-bidir", "layers2-proj64-batch_first"]
+IDS = ["seed", "layers2-bidir", "layers3-bidir", "layers2-proj64-batch_first"]
 
 
 def _batch(config: dict[str, object], packed: bool) -> tuple[Tensor | PackedSequence, Tensor]:
@@ -140,5 +141,31 @@ def test_transfer_from_a_torch_pair_and_back() -> None:
     ("num_classes", "error"), [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)]
 )
 def test_bad_num_classes_is_refused(num_classes: object, error: type[Exception]) -> None:
-    with pytest.raises(error, match="Expected num_classes"):
+    expected = (
+        f"Expected num_classes greater than zero, got {num_classes}"
+        if error is ValueError
+        else f"Expected num_classes to be an int, got {type(num_classes).__name__}"
+    )
+    with pytest.raises(error) as caught:
         LSTMClassifier(5, 8, num_classes)
+    assert str(caught.value) == expected, f"Expected the message {expected!r}, got {str(caught.value)!r}"
+
+
+@pytest.mark.usefixtures("native_cpu")
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_unbatched_input_and_given_states_reach_the_lstm(config: dict[str, object]) -> None:
+    replica, reference = _pair(config)
+    gen = torch.Generator().manual_seed(9)
+    x = torch.randn(12, 5, generator=gen)  # one unbatched sequence (L, H_in)
+    layers = int(config.get("num_layers", 1)) * (2 if config.get("bidirectional") else 1)
+    width = int(config.get("proj_size", 0)) or 256
+    hx = (torch.randn(layers, width, generator=gen), torch.randn(layers, 256, generator=gen))
+    torch.testing.assert_close(replica(x, hx), reference(x, hx), rtol=0, atol=0, msg="unbatched logits with hx")
+    assert not torch.equal(replica(x, hx), replica(x)), "Expected the given states to change the logits"
+
+
+def test_one_class_and_the_requested_dtype_and_device() -> None:
+    model = LSTMClassifier(5, 8, 1, dtype=torch.float64, device="meta")
+    assert model.head.out_features == 1, f"Expected one class, got {model.head.out_features}"
+    found = {(p.dtype, p.device.type) for p in model.parameters()}
+    assert found == {(torch.float64, "meta")}, f"Expected every parameter float64 on meta, got {found}"

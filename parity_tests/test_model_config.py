@@ -129,3 +129,31 @@ def test_layer_stack_takes_options_by_keyword_and_counts_its_recurrences() -> No
     expected, (h_ref, c_ref) = module(x, hidden)
     torch.testing.assert_close(output, expected, rtol=0, atol=0)
     torch.testing.assert_close((h_n, c_n), (h_ref, c_ref), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"num_layers": 3, "bias": False, "batch_first": True},
+        {"dropout": 0.5, "num_layers": 2, "bidirectional": True, "proj_size": 2},
+    ],
+)
+def test_repr_is_nn_lstms(config: dict[str, object]) -> None:
+    assert repr(LSTM(3, 4, **config)) == repr(nn.LSTM(3, 4, **config)), "LSTM's repr differs from nn.LSTM's"
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_cell_repr_is_nn_lstm_cells(bias: bool) -> None:
+    assert repr(LSTMCell(3, 4, bias=bias)) == repr(nn.LSTMCell(3, 4, bias=bias)), "LSTMCell's repr differs"
+
+
+@pytest.mark.parametrize("hidden_size", [0, 1, 7])
+def test_cell_draws_nn_lstm_cells_initial_weights(hidden_size: int) -> None:
+    """Same seed, same numbers: hidden_size 1 draws from U(-1, 1); 0 builds empty weights, as nn.LSTMCell does."""
+    torch.manual_seed(3)
+    reference = nn.LSTMCell(3, hidden_size)
+    torch.manual_seed(3)
+    replica = LSTMCell(3, hidden_size)
+    for name, tensor in reference.state_dict().items():
+        torch.testing.assert_close(replica.state_dict()[name], tensor, rtol=0, atol=0, msg=f"initial {name}")
