@@ -107,9 +107,11 @@ def permute_hidden(hx: object, permutation: Tensor) -> Hidden:
     """``nn.LSTM.permute_hidden``: both states' batch rows put in the packed order.
 
     ``index_select(1, ...)`` there fails with an IndexError for a state under
-    2-D and a RuntimeError for too few rows; too many rows it silently cuts to
-    the packed batch, and extra states beyond two it drops. The replica
-    refuses both (RuntimeError, as for the same states with padded input).
+    2-D and a RuntimeError for too few rows; a 2-D state then fails ATen's
+    ``hx.size(2)`` (IndexError, :func:`_check_packed_hidden`). Too many rows it
+    silently cuts to the packed batch, and extra states beyond two it drops:
+    the replica refuses both (RuntimeError, as for the same states with padded
+    input).
     """
     states = (state_at(hx, 0, "LSTM"), state_at(hx, 1, "LSTM"))
     check_pair(hx, "LSTM")
@@ -118,7 +120,7 @@ def permute_hidden(hx: object, permutation: Tensor) -> Hidden:
         if state.dim() < 2:
             msg = f"For packed input, expected hx[{index}] to be 3-D, got a {state.dim()}-D tensor"
             raise IndexError(msg)
-        if state.size(1) != batch:
+        if state.size(1) < batch or (state.size(1) > batch and all(s.dim() >= 3 for s in states)):
             msg = f"For packed input of batch {batch}, expected hx[{index}].size(1) == {batch}, got {state.size(1)}"
             raise RuntimeError(msg)
     return permute(states[0], permutation), permute(states[1], permutation)

@@ -217,6 +217,9 @@ LSTM_CALLS = [
     Call("unsorted_hx_one_state", lambda: (unsorted_pack(), (z(1, 3, 4),)), ("tuple (h_0, c_0)", "tuple of 1")),
     Call("unsorted_h_1d", lambda: (unsorted_pack(), (z(4), z(1, 3, 4))), ("3-D", "1-D")),
     Call("unsorted_h_batch_small", lambda: (unsorted_pack(), (z(1, 2, 4), z(1, 3, 4))), ("== 3", "got 2")),
+    Call("unsorted_h_2d_wide", lambda: (unsorted_pack(), (z(3, 4), z(1, 3, 4))), ("3-D", "2-D")),
+    Call("unsorted_c_2d_wide", lambda: (unsorted_pack(), (z(1, 3, 4), z(4, 3))), ("3-D", "2-D")),
+    Call("unsorted_h_2d_narrow", lambda: (unsorted_pack(), (z(4, 2), z(1, 3, 4))), ("== 3", "got 2")),
 ]
 
 
