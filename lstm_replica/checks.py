@@ -16,7 +16,7 @@ import numbers
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import torch
 from torch import Tensor, nn
@@ -234,10 +234,10 @@ class Call:
 
     x: Tensor
     hidden: Hidden
-    batch_sizes: list[int] | None  # per time step, for packed input
-    packed: PackedSequence | None  # the packed input, for its batch sizes and permutations
-    batch_first: bool
-    is_batched: bool
+    batch_sizes: list[int] | None = None  # per time step, for packed input
+    packed: PackedSequence | None = None  # the packed input, for its batch sizes and permutations
+    batch_first: bool = False  # padded input only
+    is_batched: bool = True  # padded input only
 
 
 def prepare_call(module: Configured, input: object, hx: object, weight_dtype: torch.dtype) -> Call:
@@ -302,7 +302,7 @@ def _prepare_padded(module: Configured, input: object, hx: object, weight_dtype:
         raise RuntimeError(msg)
     check_state_dtypes(hidden, weight_dtype, "LSTM")
     x = input.transpose(0, 1) if module.batch_first else input  # (L, N, H_in)
-    return Call(x, hidden, None, None, module.batch_first, is_batched)
+    return Call(x, hidden, batch_first=module.batch_first, is_batched=is_batched)
 
 
 def _prepare_packed(module: Configured, input: PackedSequence, hx: object, weight_dtype: torch.dtype) -> Call:
@@ -314,7 +314,8 @@ def _prepare_packed(module: Configured, input: PackedSequence, hx: object, weigh
         hidden = permute_hidden(hx, sorted_indices)
     else:
         check_pair(hx, "LSTM")
-        hidden = (state_at(hx, 0, "LSTM"), state_at(hx, 1, "LSTM"))
+        h_0, c_0 = cast(Hidden, hx)  # check_pair: a tuple or list of two Tensors
+        hidden = (h_0, c_0)
     _check_call_config(module)
     _check_packed_hidden(hidden)
     _check_input_dtype(data, weight_dtype, RuntimeError)  # ATen's first matrix product fails
@@ -322,7 +323,7 @@ def _prepare_packed(module: Configured, input: PackedSequence, hx: object, weigh
     _check_hidden_size(module, hidden, batch)
     _check_devices(module, data, hidden)
     check_state_dtypes(hidden, weight_dtype, "LSTM")
-    return Call(data, hidden, batch_sizes.tolist(), input, False, True)
+    return Call(data, hidden, batch_sizes.tolist(), input)
 
 
 def zero_state(module: Configured, like: Tensor, batch: int) -> Hidden:

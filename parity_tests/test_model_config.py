@@ -12,7 +12,7 @@ from torch import nn
 
 from lstm_replica import LSTM, LSTMCell, LSTMClassifier, NativeRecurrence, layer_stack
 from lstm_replica.lstm import lstm_config
-from lstm_replica.names import ParameterName, parse_parameter_name
+from lstm_replica.names import ParameterName, is_lstm_parameter, parse_parameter_name
 
 LSTM_CONFIGS = [
     {"input_size": 3, "hidden_size": 5},
@@ -157,3 +157,21 @@ def test_cell_draws_nn_lstm_cells_initial_weights(hidden_size: int) -> None:
     replica = LSTMCell(3, hidden_size)
     for name, tensor in reference.state_dict().items():
         torch.testing.assert_close(replica.state_dict()[name], tensor, rtol=0, atol=0, msg=f"initial {name}")
+
+
+class _WithGain(LSTM):
+    """A researcher's subclass with a parameter of its own beside nn.LSTM's."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.gain = nn.Parameter(torch.ones(self.hidden_size))
+
+
+def test_from_torch_copies_nn_lstms_parameters_and_leaves_a_subclass_its_own() -> None:
+    reference = nn.LSTM(3, 4, num_layers=2)
+    model = _WithGain.from_torch(reference)
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor), f"{name} was not copied from nn.LSTM"
+    assert model.gain.shape == (4,), f"Expected the subclass's own gain of shape (4,), got {tuple(model.gain.shape)}"
+    foreign = [name for name, _ in model.named_parameters() if not is_lstm_parameter(name)]
+    assert foreign == ["gain"], f"Expected only gain outside nn.LSTM's names, got {foreign}"
