@@ -178,7 +178,6 @@ class LSTM(nn.Module):
         super().__setattr__(name, value)
 
     def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Self:
-        self._flat_weight_refs = []
         module = super()._apply(fn, recurse)
         self._init_flat_weights()
         return module

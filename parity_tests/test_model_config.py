@@ -175,3 +175,13 @@ def test_from_torch_copies_nn_lstms_parameters_and_leaves_a_subclass_its_own() -
     assert model.gain.shape == (4,), f"Expected the subclass's own gain of shape (4,), got {tuple(model.gain.shape)}"
     foreign = [name for name, _ in model.named_parameters() if not is_lstm_parameter(name)]
     assert foreign == ["gain"], f"Expected only gain outside nn.LSTM's names, got {foreign}"
+
+
+def test_layer_stack_refuses_an_empty_sequence() -> None:
+    module = LSTM(3, 4, bidirectional=True)
+    recurrences = [NativeRecurrence(w) for w in module.cell_weights()]
+    states = (torch.zeros(2, 2, 4), torch.zeros(2, 2, 4))
+    with pytest.raises(RuntimeError) as caught:
+        layer_stack(torch.zeros(0, 2, 3), states, recurrences, bidirectional=True)
+    expected = "Expected sequence length to be larger than 0 in RNN"
+    assert str(caught.value) == expected, f"Expected {expected!r}, got {str(caught.value)!r}"

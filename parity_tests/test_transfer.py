@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
 
 from lstm_replica import LSTM, LSTMCell
+from lstm_replica.transfer import copy_parameters
 
 CONFIGS = [
     {"num_layers": 1},
@@ -120,3 +123,43 @@ def test_wrong_shape_is_refused() -> None:
         LSTM.from_torch(reference)
     with pytest.raises(RuntimeError, match="size mismatch"):
         LSTM(3, 5).load_state_dict(nn.LSTM(3, 4).state_dict())
+
+
+def test_a_missing_or_empty_source_parameter_is_named() -> None:
+    with pytest.raises(RuntimeError) as caught:
+        copy_parameters(nn.LSTM(3, 4, bias=False), LSTM(3, 4))
+    expected = "Expected the source module to have a parameter 'bias_ih_l0', got none"
+    assert str(caught.value) == expected, f"Expected {expected!r}, got {str(caught.value)!r}"
+    emptied = nn.LSTM(3, 4)
+    emptied.bias_hh_l0 = None
+    with pytest.raises(RuntimeError) as caught:
+        LSTM.from_torch(emptied)
+    assert str(caught.value) == "Expected bias_hh_l0 of shape (16,), got None", f"got {str(caught.value)!r}"
+
+
+def test_copy_parameters_copies_exactly_the_accepted_names() -> None:
+    source, target = nn.LSTM(3, 4, num_layers=2), LSTM(3, 4, num_layers=2)
+    before = target.weight_ih_l0.detach().clone()
+    copy_parameters(source, target, lambda name: name != "weight_ih_l0")
+    assert torch.equal(target.weight_ih_l0, before), "weight_ih_l0 was copied although it was left out"
+    for name, tensor in source.state_dict().items():
+        if name != "weight_ih_l0":
+            assert torch.equal(target.state_dict()[name], tensor), f"{name} was not copied"
+
+
+def test_to_torch_does_not_repeat_the_dropout_advisory() -> None:
+    with pytest.warns(UserWarning, match="dropout option adds dropout"):
+        model = LSTM(3, 4, dropout=0.5)  # nn.LSTM's advisory, said once at construction
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert model.to_torch().dropout == 0.5, "Expected the dropout carried over"
+
+
+def test_a_parametrized_replica_moves_with_its_parametrizations() -> None:
+    """``.double()`` reaches the parametrization's own tensors (a submodule): the computed weight is float64."""
+    model = LSTM(3, 4)
+    torch.nn.utils.parametrizations.weight_norm(model, "weight_hh_l0")
+    model.double()
+    dtypes = {name: p.dtype for name, p in model.named_parameters()}
+    assert set(dtypes.values()) == {torch.float64}, f"Expected every parameter float64, got {dtypes}"
+    assert model(torch.zeros(2, 1, 3, dtype=torch.float64))[0].dtype == torch.float64, "Expected a float64 output"
