@@ -9,6 +9,16 @@ nox.options.sessions = ["tests", "lint"]
 
 # The CPU build of torch, pinned here as in README.md; the package itself asks for a range.
 TORCH = "torch==2.13.0"
+# The mutation tester; its configuration is [tool.mutmut] in pyproject.toml (docs/mutation.md).
+MUTMUT = "mutmut==3.8.1"
+# Mutant-name globs for `nox -s mutants -- harness` / `-- core`; any other posargs go to `mutmut run` as they are.
+MUTANT_GROUPS = {
+    "harness": ["lstm_replica.parity.compare.*", "lstm_replica.parity.configs.*", "lstm_replica.parity.report.*"],
+    "core": [
+        f"lstm_replica.{module}.*"
+        for module in ("cell", "layers", "lstm", "names", "lstm_cell", "classifier", "transfer", "checks")
+    ],
+}
 
 
 @nox.session
@@ -58,3 +68,21 @@ def interop(session: nox.Session) -> None:
     """Keras 3 (torch backend), Flax / JAX and onnxruntime run on converted weights against nn.LSTM (not default)."""
     session.install(TORCH, "-e", ".[test,interop]")
     session.run("pytest", "parity_tests", "-k", "interop", *session.posargs)
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """Mutation testing (mutmut) of the replica's core and the harness's judging code; docs/mutation.md.
+
+    ``nox -s mutants`` runs every configured module, ``-- harness`` or ``-- core`` one group; other posargs
+    (mutant names or globs) go to ``mutmut run``. Mutants and results stay in mutants/ (git-ignored); the
+    survivors are listed at the end.
+    """
+    session.install(TORCH, "-e", ".[test]", MUTMUT)
+    session.env["OMP_NUM_THREADS"] = "1"  # mutmut runs one mutant per core: one torch thread each
+    names = [name for arg in session.posargs for name in MUTANT_GROUPS.get(arg, [arg])]
+    session.run("mutmut", "run", *names)
+    # every mutant not killed, less those of modules this run left alone ("not checked")
+    results = session.run("mutmut", "results", silent=True) or ""
+    left = [line.strip() for line in results.splitlines() if line.strip() and not line.endswith(": not checked")]
+    session.log("\n".join([f"{len(left)} mutants not killed (docs/mutation.md lists the equivalent ones):", *left]))
