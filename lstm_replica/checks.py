@@ -449,7 +449,8 @@ def prepare_cell_call(input: object, hx: object, hidden_size: int) -> tuple[Tens
         hidden = (zeros, zeros)
     elif is_batched:
         check_pair(hx, "LSTMCell")
-        hidden = (state_at(hx, 0, "LSTMCell"), state_at(hx, 1, "LSTMCell"))
+        h, c = cast(Hidden, hx)  # check_pair: a tuple or list of two Tensors
+        hidden = (h, c)
     else:  # nn.LSTMCell reads hx[0] and hx[1] to unsqueeze them before anything checks the pair
         hidden = (state_at(hx, 0, "LSTMCell").unsqueeze(0), state_at(hx, 1, "LSTMCell").unsqueeze(0))  # (1, H) each
         check_pair(hx, "LSTMCell")

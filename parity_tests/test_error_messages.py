@@ -159,6 +159,8 @@ CELL_CALLS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
      "LSTMCell: Expected hx to hold two states (h_0, c_0), got 1"),
     ("hx_one_unbatched", lambda: LSTMCell(3, 4)(X1[0], (S1[0],)), IndexError,
      "LSTMCell: Expected hx to be a tuple (h_0, c_0) of Tensors, got a tuple of 1 elements (Tensor)"),
+    ("hx_empty_unbatched", lambda: LSTMCell(3, 4)(X1[0], ()), IndexError,
+     "LSTMCell: Expected hx to be a tuple (h_0, c_0) of Tensors, got a tuple of 0 elements ()"),
     ("hx_three_unbatched", lambda: LSTMCell(3, 4)(X1[0], (S1[0], S1[0], S1[0])), RuntimeError,
      "LSTMCell: Expected hx to hold two states (h_0, c_0), got 3"),
     ("input_features", lambda: LSTMCell(3, 4)(torch.zeros(2, 5)), RuntimeError,
@@ -177,6 +179,8 @@ CELL_CALLS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
      "LSTMCell: Expected hx[0] (h_0) of dtype torch.float32, the weights' dtype, got torch.float64"),
     ("input_on_meta", lambda: LSTMCell(3, 4)(X1.to("meta")), RuntimeError,
      "LSTMCell: Expected input on cpu, the weights' device, got meta"),
+    ("h_on_meta", lambda: LSTMCell(3, 4)(X1, (S1.to("meta"), S1)), RuntimeError,
+     "LSTMCell: Expected hx[0] on cpu, the weights' device, got meta"),
     ("c_on_meta", lambda: LSTMCell(3, 4)(X1, (S1, S1.to("meta"))), RuntimeError,
      "LSTMCell: Expected hx[1] on cpu, the weights' device, got meta"),
 ]  # fmt: skip
