@@ -270,7 +270,7 @@ def _layout(unit: Unit) -> list[str]:
     if extra:
         problems.append(f"state_dict has keys nn.LSTM's has not: {', '.join(unit.prefix + k for k in extra)}")
     if isinstance(unit.reference, nn.LSTM) and hasattr(unit.candidate, "all_weights"):
-        listed = [list(names) for names in unit.reference._all_weights]
+        listed = [name for name, _ in unit.reference.named_parameters()]
         got: list[list[object]]
         try:
             weights: Any = unit.candidate.all_weights  # the candidate's own: of any type, and reading it may raise

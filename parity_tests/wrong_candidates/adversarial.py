@@ -483,11 +483,11 @@ def _float_forward(module: LSTM, recs: list, input: Tensor | PackedSequence, hx:
     """forward_with on float32 data although the module's own weights are half (the dtype check is the module's)."""
     original = module.weight_ih_l0
     wide = nn.Parameter(original.detach().float(), requires_grad=False)
-    module._parameters["weight_ih_l0"], module._flat_weights[0] = wide, wide  # the list nn.LSTM reads dtype from
+    module.weight_ih_l0 = wide  # the first weight, whose dtype the module's call checks read
     try:
         return module.forward_with(recs, input, hx)
     finally:
-        module._parameters["weight_ih_l0"], module._flat_weights[0] = original, original
+        module.weight_ih_l0 = original
 
 
 # --- combinations ----------------------------------------------------------------------------------------
