@@ -158,7 +158,7 @@ def state_at(hx: object, index: int, owner: str) -> Tensor:
     Tensor fails on their ``.dim()``, an AttributeError.
     """
     try:
-        state = hx[index]  # type: ignore[index]
+        state = hx[index]  # type: ignore[index]  # any indexable, as nn.LSTM indexes it
     except (TypeError, IndexError, KeyError) as error:
         msg = f"{owner}: Expected hx to be a tuple (h_0, c_0) of Tensors, got {describe_hidden(hx)}"
         raise type(error)(msg) from error
