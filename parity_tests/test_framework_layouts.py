@@ -1,10 +1,11 @@
-"""The ``--weights keras`` and ``--weights onnx`` layouts: cells written with those frameworks' names, certified.
+"""The ``--weights keras``, ``onnx`` and ``tensorflow`` layouts: cells written with those frameworks' names, certified.
 
 A torch port of Keras's cell keeps ``kernel (H_in, 4H)``, ``recurrent_kernel (H, 4H)`` and one ``bias (4H)``, gates
 i, f, c, o; a port of one direction of ONNX's LSTM keeps ``W (4H, H_in)``, ``R (4H, H)`` and ``B (8H)``, gates i, o,
-f, c. The harness fills them from nn.LSTMCell through the named layout and certifies them within tolerance (one
-product per side and a folded or reordered bias cannot be bitwise); a port that forgets ONNX's gate order is shown
-wrong in plain use, then rejected.
+f, c; a port of TensorFlow's cell keeps ``kernel (H_in + H, 4H)`` on ``[x, h]`` and ``bias (4H)``, gates i, j, f, o,
+and adds ``forget_bias`` to f. The harness fills them from nn.LSTMCell through the named layout and certifies them
+within tolerance (one product per side and a folded or reordered bias cannot be bitwise); a port that forgets ONNX's
+gate order, or TensorFlow's ``forget_bias``, is shown wrong in plain use, then rejected.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from lstm_replica.interop import to_onnx
+from lstm_replica.interop import to_onnx, to_tensorflow
 from lstm_replica.parity import check
 from lstm_replica.parity.candidates import CheckError
 from lstm_replica.parity.layouts import layout_adapter
@@ -86,7 +87,54 @@ class TorchOrderOnnxCell(OnnxStyleCell):
     gate_order = "ifco"
 
 
-@pytest.mark.parametrize(("cell", "layout"), [(KerasStyleCell, "keras"), (OnnxStyleCell, "onnx")])
+class TensorFlowStyleCell(nn.Module):
+    """TensorFlow's LSTMCell in torch: z = [x, h] K + b, split i, j, f, o; f gets forget_bias added."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, forget_bias: float = 1.0) -> None:
+        super().__init__()
+        if not bias and forget_bias:
+            msg = f"Expected bias=True: forget_bias {forget_bias} needs a bias to be folded out of, got bias=False"
+            raise NotImplementedError(msg)
+        self.kernel = _uniform(input_size + hidden_size, 4 * hidden_size, hidden_size=hidden_size)
+        self.bias = _uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
+        self.hidden_size, self.forget_bias = hidden_size, forget_bias
+
+    def shift(self) -> float:
+        """What the cell adds to z_f."""
+        return self.forget_bias
+
+    def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        h, c = _state(x, hx, self.hidden_size)
+        z = torch.cat([x, h], -1) @ self.kernel  # (N, 4H)
+        if self.bias is not None:
+            z = z + self.bias
+        i, j, f, o = z.chunk(4, -1)
+        return _cell_update(i, f + self.shift(), j, o, c)
+
+
+class TensorFlowCellForgetBiasZero(TensorFlowStyleCell):
+    """forget_bias 0 (as a model converted with it folded in): the layout must then shift nothing."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__(input_size, hidden_size, bias, forget_bias=0.0)
+
+
+class ForgetBiasDropped(TensorFlowStyleCell):
+    """The slip: TensorFlow's weights and forget_bias = 1 declared, but nothing added to f."""
+
+    def shift(self) -> float:
+        return 0.0
+
+
+@pytest.mark.parametrize(
+    ("cell", "layout"),
+    [
+        (KerasStyleCell, "keras"),
+        (OnnxStyleCell, "onnx"),
+        (TensorFlowStyleCell, "tensorflow"),
+        (TensorFlowCellForgetBiasZero, "tensorflow"),
+    ],
+)
 def test_framework_style_cells_are_certified_through_their_layout(cell: type[nn.Module], layout: str) -> None:
     report = check(cell, weights=layout, tolerance=True, quick=True)
     assert report.exit_status == 0, report.text()
@@ -103,6 +151,42 @@ def test_the_onnx_layout_fills_what_to_onnx_converts() -> None:
     node = to_onnx(reference)[0]
     for name in ("W", "R", "B"):
         assert torch.equal(getattr(candidate, name), node[name][0]), f"{name} is not to_onnx's {name}"
+
+
+@pytest.mark.parametrize("forget_bias", [1.0, 0.0, 0.25])
+def test_the_tensorflow_layout_fills_what_to_tensorflow_converts(forget_bias: float) -> None:
+    reference, cell = nn.LSTM(3, 4), nn.LSTMCell(3, 4)
+    candidate = TensorFlowStyleCell(3, 4, forget_bias=forget_bias)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, name).copy_(getattr(reference, f"{name}_l0"))
+    layout_adapter("tensorflow")(candidate, cell)
+    converted = to_tensorflow(reference, forget_bias=forget_bias)[0]
+    for name in ("kernel", "bias"):
+        assert torch.equal(getattr(candidate, name), converted[name]), f"{name} is not to_tensorflow's {name}"
+
+
+def test_forget_bias_dropped_is_wrong_in_plain_use() -> None:
+    reference, wrong = nn.LSTMCell(3, 4), ForgetBiasDropped(3, 4)
+    layout_adapter("tensorflow")(wrong, reference)
+    x, hx = torch.randn(2, 3), (torch.randn(2, 4), torch.randn(2, 4))
+    difference = (wrong(x, hx)[1] - reference(x, hx)[1]).abs().max().item()
+    assert difference > 1e-2, f"Expected the dropped forget_bias to show in c, got a largest difference of {difference}"
+
+
+def test_forget_bias_dropped_is_rejected_at_the_forget_gate() -> None:
+    report = check(ForgetBiasDropped, weights="tensorflow", tolerance=True, quick=True)
+    assert report.exit_status == 1, report.text()
+    located = [r.location.describe() for r in report.results if r.location is not None]
+    assert located, report.text()
+    assert "gate f" in located[0], located[0]
+
+
+def test_a_forget_bias_that_is_not_a_number_is_refused() -> None:
+    candidate = TensorFlowStyleCell(3, 4)
+    candidate.forget_bias = "1.0"  # type: ignore[assignment]  # the mistake under test
+    with pytest.raises(CheckError, match=r"Expected forget_bias to be a number, got str \('1.0'\)"):
+        layout_adapter("tensorflow")(candidate, nn.LSTMCell(3, 4))
 
 
 def test_torch_gate_order_under_onnx_names_is_wrong_in_plain_use() -> None:
@@ -123,3 +207,5 @@ def test_other_names_are_refused_with_the_names_expected() -> None:
         layout_adapter("keras")(OnnxStyleCell(3, 4), nn.LSTMCell(3, 4))
     with pytest.raises(CheckError, match=r"Expected W, R and optionally B for --weights onnx"):
         layout_adapter("onnx")(KerasStyleCell(3, 4), nn.LSTMCell(3, 4))
+    with pytest.raises(CheckError, match=r"Expected kernel and optionally bias for --weights tensorflow"):
+        layout_adapter("tensorflow")(KerasStyleCell(3, 4), nn.LSTMCell(3, 4))

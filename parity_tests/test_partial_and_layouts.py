@@ -247,3 +247,67 @@ def test_input_probes_run_in_a_dtype_the_candidate_accepts() -> None:
     report = check(NoDouble, unsupported=["float64"], quick=True)
     assert report.exit_status == 0, report.text()
     assert {"packed", "unbatched"}.isdisjoint(report.unsupported), f"probed in float64: {report.unsupported}"
+
+
+class XavierLSTM(LSTM):
+    """nn.LSTM's function, initialised as Keras does its kernels: Glorot (Xavier) uniform, biases zero."""
+
+    def reset_parameters(self) -> None:
+        for name, p in self.named_parameters():
+            if name.startswith("weight"):
+                nn.init.xavier_uniform_(p)
+            else:
+                nn.init.zeros_(p)
+
+
+class XavierLSTMScaledOutput(XavierLSTM):
+    """Declares its initialisation its own, and also computes another function: the output scaled by 1 + 1e-3."""
+
+    def forward(self, input: Tensor | PackedSequence, hx: tuple[Tensor, Tensor] | None = None) -> object:
+        output, hidden = super().forward(input, hx)
+        return (output * (1 + 1e-3) if isinstance(output, Tensor) else output), hidden
+
+
+def test_xavier_initialisation_shows_in_plain_use() -> None:
+    torch.manual_seed(0)
+    model, reference = XavierLSTM(30, 40), nn.LSTM(30, 40)
+    assert float(model.bias_ih_l0.detach().abs().max()) == 0.0, "Expected zero biases"
+    bound, largest = 1 / math.sqrt(40), float(model.weight_ih_l0.detach().abs().max())  # Glorot: sqrt(6 / 190)
+    assert float(reference.weight_ih_l0.detach().abs().max()) <= bound
+    assert largest > bound, f"Expected weights beyond nn.LSTM's bound {bound:.4f}, got at most {largest:.4f}"
+
+
+def test_another_initialisation_is_a_difference() -> None:
+    report = check(XavierLSTM, quick=True)
+    assert report.exit_status == 1, report.text()
+    assert any(d.probe == "initial weights" and not d.bitwise for r in report.results for d in r.differences)
+
+
+def test_a_declared_initialisation_scopes_the_certificate_and_nothing_else() -> None:
+    report = check(XavierLSTM, quick=True, unsupported=["initialisation"])
+    assert report.exit_status == 0, report.text()
+    assert report.bitwise, report.text()
+    assert report.verdict.endswith(
+        "not supported by the candidate: initialisation - not a certificate (run without --quick for one)"
+    ), report.verdict
+    for result in report.checked:
+        assert {"initial weights", "reset_parameters()"} <= set(result.skipped), result.skipped
+        assert not any(d.probe in ("initial weights", "reset_parameters()") for d in result.differences)
+        assert any(d.probe.startswith("training step") for d in result.differences), "training must still be compared"
+    wrong = check(XavierLSTMScaledOutput, quick=True, unsupported=["initialisation"])
+    assert wrong.exit_status == 1, wrong.text()
+
+
+def test_a_framework_target_without_its_framework_names_the_extra() -> None:
+    from importlib import metadata
+
+    try:
+        metadata.version("keras")
+    except metadata.PackageNotFoundError:
+        report = check("keras:LSTM", quick=True)
+        assert report.exit_status == 2, report.text()
+        assert report.error == (
+            "Expected keras to be installed for this framework target, got none (pip install 'lstm-replica[interop]')"
+        ), report.error
+    else:
+        pytest.skip("keras is installed: parity_tests/test_interop_keras_check.py checks the target")

@@ -30,6 +30,8 @@ from lstm_replica.parity.configs import (
     select,
 )
 from lstm_replica.parity.deadline import MAX_TIMEOUT_S
+from lstm_replica.parity.frameworks import FRAMEWORKS
+from lstm_replica.parity.layouts import LAYOUTS
 from lstm_replica.parity.report import Report
 from lstm_replica.parity.runner import DEFAULT_TIMEOUT_S, check
 
@@ -50,9 +52,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "check",
         help="certify a candidate LSTM or LSTM cell against torch.nn.LSTM",
         description="Check TARGET (module.path:attr or path/to/file.py:attr, an nn.LSTM- or nn.LSTMCell-like "
-        "class or factory) against torch.nn.LSTM / nn.LSTMCell. Exit 0: replica; 1: not; 2: could not check.",
+        "class or factory, or a framework's own LSTM: " + ", ".join(FRAMEWORKS) + ") against torch.nn.LSTM / "
+        "nn.LSTMCell. Exit 0: replica; 1: not; 2: could not check.",
     )
-    parser.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default: the built-in {DEFAULT_TARGET}")
+    parser.add_argument(
+        "target",
+        nargs="?",
+        default=DEFAULT_TARGET,
+        help=f"default: the built-in {DEFAULT_TARGET}; {', '.join(FRAMEWORKS)}: that framework's own LSTM "
+        "(pip install 'lstm-replica[interop]'), with its weight layout and what it lacks declared",
+    )
     parser.add_argument("--tolerance", action="store_true", help="accept differences within the stated tolerances")
     parser.add_argument(
         "--quick", action="store_true", help="a 5-configuration screen for iteration: its verdict is not a certificate"
@@ -100,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--weights",
         metavar="LAYOUT|MODULE:FN",
-        help="a ready-made layout (per-gate, per-gate-t, concat, concat-t, x2h-h2h, keras, onnx: see README.md) or an "
+        help="a ready-made layout (" + ", ".join(LAYOUTS) + ": see README.md) or an "
         "adapter fn(candidate, reference) that copies nn.LSTM's (a cell: nn.LSTMCell's) weights into your "
         "differently named parameters in place under torch.no_grad() (return value ignored); the harness learns "
         "the element map from it, so gradients, training and the parameter audit still compare every nn.LSTM "

@@ -78,8 +78,9 @@ FEATURES: dict[str, tuple[str, Value]] = {
     "float32": ("dtype", "float32"),
     "multi_layer": ("num_layers", 2),  # and 3, 4: see _rules_out
 }
-# features that are not a factor value: a probe the candidate cannot take part in
-PROBE_FEATURES = ("double_backward",)
+# features that are not a factor value: a probe the candidate cannot take part in ("initialisation": its own
+# initial weights are not drawn as nn.LSTM draws them, so neither they nor reset_parameters()' draws are judged)
+PROBE_FEATURES = ("double_backward", "initialisation")
 
 
 class Placement(TypedDict, total=False):

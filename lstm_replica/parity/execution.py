@@ -30,6 +30,7 @@ from lstm_replica.layers import CellRecurrence
 from lstm_replica.lstm import LSTM
 from lstm_replica.parity.candidates import CheckError, Factory, WeightAdapter, accepted_keywords, describe, load_weights
 from lstm_replica.parity.configs import Config, ModuleKwargs, Placement
+from lstm_replica.parity.layouts import LayoutAdapter
 from lstm_replica.parity.parammap import ParamMap, Unit, discover, trainable
 from lstm_replica.parity.regimes import stress_sequence, stress_state
 
@@ -311,12 +312,17 @@ def build_pair(candidate: Candidate, config: Config, device: str, seed: int, res
     def load(cand: nn.Module, ref: nn.Module) -> None:
         load_weights(cand, ref, candidate.adapter)
 
+    learn = candidate.adapter.for_map if isinstance(candidate.adapter, LayoutAdapter) else candidate.adapter
+
+    def load_for_map(cand: nn.Module, ref: nn.Module) -> None:  # a layout's shift is no reference element
+        load_weights(cand, ref, learn)
+
     def twin(unit: Unit) -> tuple[nn.Module, nn.Module]:
         twin_args: ModuleKwargs = {**unit_kwargs[unit.prefix], "device": "cpu", "dtype": torch.float64}
         return construct_candidate(candidate.factory, twin_args), _construct(ref_factory, twin_args)
 
     with torch.random.fork_rng(devices=[]):
-        pmap = discover(units, load, twin)
+        pmap = discover(units, load_for_map, twin)
     if candidate.adapter is None:
         pmap.problems += [problem for unit in units for problem in _layout(unit)]
     own = {}

@@ -20,6 +20,8 @@ keras      Keras's names: ``kernel (H_in, 4H)``, ``recurrent_kernel (H,     ``x 
            4H)``, one ``bias (4H)`` or none; gates i, f, c, o
 onnx       ONNX's names, one direction: ``W (4H, H_in)``, ``R (4H, H)``,   ``x W^T + h R^T + W_b +
            ``B (8H)`` = ``[W_b, R_b]`` or none; gates i, o, f, c            R_b``
+tensorflow TensorFlow's cell: ``kernel (H_in + H, 4H)`` on ``[x, h]``, one   ``[x, h] @ K + b``, and
+           ``bias (4H)`` or none; gates i, j, f, o                          ``forget_bias`` added to f
 ========== ============================================================== =========================
 
 Which parameter is which is read from the leaf names (the part after the last
@@ -34,15 +36,21 @@ owns them; the groups, in registration order, are nn.LSTM's layers (forward,
 then reverse). One bias per gate holds ``b_ih + b_hh``: the sum rounds, so
 such a cell can only be certified within tolerance, and an optimiser step
 moves nn.LSTM's two biases (their sum twice as far) where it moves the one.
-None of these layouts has a projection (``proj_size``). ``keras`` and ``onnx``
-move the tensors as :mod:`lstm_replica.interop` does for those frameworks
-(TensorFlow's layout is not offered: its ``forget_bias`` shifts the f bias,
-which is not a weight moved into place, so the element map cannot be learnt).
+None of these layouts has a projection (``proj_size``). ``keras``, ``onnx`` and
+``tensorflow`` move the tensors as :mod:`lstm_replica.interop` does for those
+frameworks. TensorFlow's cell adds a constant ``forget_bias`` to the f gate, so
+its f bias holds ``b_ih + b_hh - forget_bias``: the ``forget_bias`` of the
+module that owns the group (an attribute of that name), else TensorFlow's
+default 1.0. The shift is not data movement, so the element map is learnt
+without it (:attr:`LayoutAdapter.for_map`) and the weights are loaded with it:
+a candidate that adds another constant computes another function, which the
+forward comparison shows.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -50,11 +58,12 @@ from torch import Tensor, nn
 
 from lstm_replica.interop.gates import TORCH_ORDER, reorder_gates
 from lstm_replica.interop.onnx import ONNX_ORDER
-from lstm_replica.parity.candidates import CheckError, WeightAdapter
+from lstm_replica.interop.tensorflow import FORGET_BIAS, TF_ORDER
+from lstm_replica.parity.candidates import CheckError
 
 GATES = "ifgo"
 GATE_ALIASES = {"i": "i", "f": "f", "g": "g", "c": "g", "z": "g", "j": "g", "o": "o"}
-LAYOUTS = ("per-gate", "per-gate-t", "concat", "concat-t", "x2h-h2h", "keras", "onnx")
+LAYOUTS = ("per-gate", "per-gate-t", "concat", "concat-t", "x2h-h2h", "keras", "onnx", "tensorflow")
 UNSUPPORTED = frozenset({"proj_size"})  # no layout has a projection
 
 _INPUT_SIDE = re.compile(r"^(w_?x|w_?i|weight_?ih|w_ih|wx|w|kernel)_?([a-z])$")
@@ -78,40 +87,58 @@ class Cell:
     bias_hh: Tensor | None
 
 
-def layout_adapter(name: str) -> WeightAdapter:
-    """The adapter ``fn(candidate, reference)`` for a named layout."""
-    fill = {
-        "per-gate": lambda p, c: _per_gate(p, c, transposed=False),
-        "per-gate-t": lambda p, c: _per_gate(p, c, transposed=True),
-        "concat": lambda p, c: _concat(p, c, transposed=False),
-        "concat-t": lambda p, c: _concat(p, c, transposed=True),
-        "x2h-h2h": _x2h_h2h,
-        "keras": _keras,
-        "onnx": _onnx,
-    }.get(name)
-    if fill is None:
-        msg = f"Expected --weights to be module:fn or a layout from {', '.join(LAYOUTS)}, got {name!r}"
-        raise CheckError(msg)
+# a group's parameters, its reference cell, and the module that owns the group (None: learning the element map)
+Fill = Callable[[dict[str, nn.Parameter], Cell, nn.Module | None], None]
 
-    def adapter(candidate: nn.Module, reference: nn.Module) -> None:
+
+class LayoutAdapter:
+    """The adapter ``fn(candidate, reference)`` of a named layout.
+
+    ``for_map``: the adapter the element map is learnt through (itself, but for ``tensorflow``: the same movement
+    without the ``forget_bias`` shift, which is no reference element).
+    """
+
+    def __init__(self, name: str, fill: Fill, shift: bool = True) -> None:
+        self.name, self.fill = name, fill
+        self.for_map: LayoutAdapter = self if not shift or name != "tensorflow" else LayoutAdapter(name, fill, False)
+        self.shift = shift
+        self.__qualname__ = f"layout {name}"
+
+    def __call__(self, candidate: nn.Module, reference: nn.Module) -> None:
         cells = _reference_cells(reference)
-        groups = _groups(candidate, depth=2 if name == "x2h-h2h" else 1)
+        groups = _groups(candidate, depth=2 if self.name == "x2h-h2h" else 1)
         if len(groups) != len(cells):
             msg = (
-                f"Expected the candidate's parameters in {len(cells)} group(s) for --weights {name} "
+                f"Expected the candidate's parameters in {len(cells)} group(s) for --weights {self.name} "
                 f"(one per layer and direction, by owning submodule), got {len(groups)}: {', '.join(groups) or 'none'}"
             )
             raise CheckError(msg)
         with torch.no_grad():
             for (prefix, params), cell in zip(groups.items(), cells, strict=True):
+                owner = candidate.get_submodule(prefix.rstrip(".")) if prefix else candidate
                 try:
-                    fill(params, cell)
+                    self.fill(params, cell, owner if self.shift else None)
                 except CheckError as exc:
                     msg = f"{exc} (in {prefix.rstrip('.')})" if prefix else str(exc)
                     raise type(exc)(msg) from exc
 
-    adapter.__qualname__ = f"layout {name}"
-    return adapter
+
+def layout_adapter(name: str) -> LayoutAdapter:
+    """The adapter ``fn(candidate, reference)`` for a named layout."""
+    fill: Fill | None = {
+        "per-gate": lambda p, c, _: _per_gate(p, c, transposed=False),
+        "per-gate-t": lambda p, c, _: _per_gate(p, c, transposed=True),
+        "concat": lambda p, c, _: _concat(p, c, transposed=False),
+        "concat-t": lambda p, c, _: _concat(p, c, transposed=True),
+        "x2h-h2h": lambda p, c, _: _x2h_h2h(p, c),
+        "keras": lambda p, c, _: _keras(p, c),
+        "onnx": lambda p, c, _: _onnx(p, c),
+        "tensorflow": _tensorflow,
+    }.get(name)
+    if fill is None:
+        msg = f"Expected --weights to be module:fn or a layout from {', '.join(LAYOUTS)}, got {name!r}"
+        raise CheckError(msg)
+    return LayoutAdapter(name, fill)
 
 
 def _reference_cells(reference: nn.Module) -> list[Cell]:
@@ -267,8 +294,8 @@ def _x2h_h2h(params: dict[str, nn.Parameter], cell: Cell) -> None:
     _fill_biases(found, cell, per_gate=False)
 
 
-def _require_names(params: dict[str, nn.Parameter], required: tuple[str, str], bias: str, layout: str) -> None:
-    """The leaf names must be exactly the ``required`` two matrices and, optionally, ``bias``."""
+def _require_names(params: dict[str, nn.Parameter], required: tuple[str, ...], bias: str, layout: str) -> None:
+    """The leaf names must be exactly the ``required`` matrices and, optionally, ``bias``."""
     if not set(required) <= set(params) <= {*required, bias}:
         msg = f"Expected {', '.join(required)} and optionally {bias} for --weights {layout}, got {', '.join(params)}"
         raise CheckError(msg)
@@ -297,3 +324,33 @@ def _onnx(params: dict[str, nn.Parameter], cell: Cell) -> None:
         raise CheckError(msg)
     biases = [reorder_gates(bias, TORCH_ORDER, ONNX_ORDER) for bias in (cell.bias_ih, cell.bias_hh)]
     _put(params["B"], torch.cat(biases), "B")  # (8H,): W_b then R_b
+
+
+def _forget_bias(owner: nn.Module) -> float:
+    """The owning module's ``forget_bias`` (TensorFlow's name for it), else TensorFlow's default 1.0."""
+    value = getattr(owner, "forget_bias", FORGET_BIAS)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = f"Expected forget_bias to be a number, got {type(value).__name__} ({value!r})"
+        raise CheckError(msg)
+    return float(value)
+
+
+def _tensorflow(params: dict[str, nn.Parameter], cell: Cell, owner: nn.Module | None) -> None:
+    """TensorFlow's cell: ``kernel (H_in + H, 4H)`` on ``[x, h]``, ``bias (4H)`` less ``forget_bias`` in f; i, j, f, o."""
+    _require_names(params, ("kernel",), "bias", "tensorflow")
+    whole = torch.cat([cell.weight_ih, cell.weight_hh], 1)  # (4H, H_in + H)
+    _put(params["kernel"], reorder_gates(whole, TORCH_ORDER, TF_ORDER).t(), "kernel")  # (H_in + H, 4H)
+    shift = 0.0 if owner is None else _forget_bias(owner)
+    if cell.bias_ih is None or cell.bias_hh is None:
+        if "bias" in params:
+            msg = "Expected no bias parameters under bias=False, got bias"
+            raise CandidateDiffers(msg)
+        return
+    if "bias" not in params:
+        msg = "Expected a bias (nn.LSTM has bias=True here), got none"
+        raise CheckError(msg)
+    bias = reorder_gates(cell.bias_ih + cell.bias_hh, TORCH_ORDER, TF_ORDER)  # (4H,): the sum rounds
+    hidden = cell.weight_hh.shape[1]
+    if shift:
+        bias[2 * hidden : 3 * hidden] -= shift  # the f block, third in i, j, f, o: rounds once more
+    _put(params["bias"], bias, "bias")

@@ -75,6 +75,7 @@ from lstm_replica.parity.execution import (
     make_inputs,
     run,
 )
+from lstm_replica.parity.frameworks import framework, load_wrapper, version_of
 from lstm_replica.parity.globalstate import global_state, replaced
 from lstm_replica.parity.layouts import LAYOUTS, CandidateDiffers, layout_adapter
 from lstm_replica.parity.layouts import UNSUPPORTED as LAYOUT_UNSUPPORTED
@@ -184,7 +185,15 @@ def check(
     report = Report(label, "?", "?", "tolerance" if tolerance else "bitwise", provenance)
     try:
         backends.validate(setup)
-        loaded = load(candidate) if isinstance(candidate, str) else candidate
+        named = framework(candidate)
+        if named is not None:
+            loaded = load_wrapper(named)
+            weights = named.weights if weights is None else weights
+            report.why_unsupported |= {f: why for f, why in named.declared.items() if f not in unsupported}
+            unsupported = frozenset(unsupported) | frozenset(named.declared)
+            provenance["framework"] = version_of(named)
+        else:
+            loaded = load(candidate) if isinstance(candidate, str) else candidate
         tampered = replaced()
         if tampered:
             msg = f"Expected torch's own LSTM and comparison functions, got: {'; '.join(tampered)} (restored)"
@@ -418,12 +427,15 @@ def _check_config(
     log = ProbeLog(parameters_changed=plain.parameters_changed + first.parameters_changed, aliased=first.aliased)
     log.keep("", plain)
     log.keep("", first)
-    log.differences += initial_weights(pair, config, tolerance, row)
+    if "initialisation" in unsupported:
+        log.skipped["initial weights"] = "declared unsupported by the candidate (its own initialisation)"
+    else:
+        log.differences += initial_weights(pair, config, tolerance, row)
     if pair.pmap.folded:
         log.skipped[f"{FOLDED_PROBE} ({', '.join(pair.pmap.folded)})"] = FOLDED
     ctx = Probing(pair, config, setup.device, row, generator, tolerance)
     later_calls(ctx, ref, log)
-    module_protocol(ctx, log)
+    module_protocol(ctx, log, draws="initialisation" not in unsupported)
     bad_input(ctx, log)
     non_finite(ctx, log)
     if "double_backward" in unsupported:

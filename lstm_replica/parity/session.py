@@ -452,11 +452,17 @@ def training(ctx: Probing, log: ProbeLog) -> None:
         log.outcomes[probe] = (cand_out, ref_out, replace(config, steps=steps))
 
 
-def module_protocol(ctx: Probing, log: ProbeLog) -> None:
+def module_protocol(ctx: Probing, log: ProbeLog, draws: bool = True) -> None:
     """What research code does to a module besides calling it: ``reset_parameters()``, frozen weights,
-    ``torch.func.functional_call`` with substituted weights. The reference's weights are restored afterwards."""
+    ``torch.func.functional_call`` with substituted weights. The reference's weights are restored afterwards.
+
+    ``draws``: judge ``reset_parameters()``' draws (False where the candidate declared its initialisation its own).
+    """
     pair, config, row = ctx.pair, ctx.config, ctx.row
-    if all(callable(getattr(m, "reset_parameters", None)) for m in pair.candidate.modules):
+    resets = all(callable(getattr(m, "reset_parameters", None)) for m in pair.candidate.modules)
+    if resets and not draws:
+        log.skipped["reset_parameters()"] = "declared unsupported by the candidate (its own initialisation)"
+    elif resets:
         probe = "reset_parameters()"
         with _catching(log, probe), torch.random.fork_rng(devices=[]):
             for side in (pair.reference, pair.candidate):
