@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
 
 from lstm_replica.interop import to_onnx, to_tensorflow
 from lstm_replica.parity import check
 from lstm_replica.parity.candidates import CheckError
-from lstm_replica.parity.layouts import layout_adapter
+from lstm_replica.parity.layouts import CandidateDiffers, layout_adapter
 
 
 def _uniform(*shape: int, hidden_size: int) -> nn.Parameter:
@@ -182,13 +184,6 @@ def test_forget_bias_dropped_is_rejected_at_the_forget_gate() -> None:
     assert "gate f" in located[0], located[0]
 
 
-def test_a_forget_bias_that_is_not_a_number_is_refused() -> None:
-    candidate = TensorFlowStyleCell(3, 4)
-    candidate.forget_bias = "1.0"  # type: ignore[assignment]  # the mistake under test
-    with pytest.raises(CheckError, match=r"Expected forget_bias to be a number, got str \('1.0'\)"):
-        layout_adapter("tensorflow")(candidate, nn.LSTMCell(3, 4))
-
-
 def test_torch_gate_order_under_onnx_names_is_wrong_in_plain_use() -> None:
     reference, wrong = nn.LSTMCell(3, 4), TorchOrderOnnxCell(3, 4)
     layout_adapter("onnx")(wrong, reference)
@@ -209,3 +204,119 @@ def test_other_names_are_refused_with_the_names_expected() -> None:
         layout_adapter("onnx")(KerasStyleCell(3, 4), nn.LSTMCell(3, 4))
     with pytest.raises(CheckError, match=r"Expected kernel and optionally bias for --weights tensorflow"):
         layout_adapter("tensorflow")(KerasStyleCell(3, 4), nn.LSTMCell(3, 4))
+
+
+class ForgetBiasReadOffTheKernel(TensorFlowStyleCell):
+    """The slip that hides: forget_bias computed from a trained weight, so it moves with every optimiser step."""
+
+    @property  # type: ignore[override]  # an attribute in the base class: the slip under test
+    def forget_bias(self) -> float:
+        return 1.0 + float(self.kernel.detach()[0, 0])
+
+    @forget_bias.setter
+    def forget_bias(self, value: float) -> None:
+        pass
+
+
+def test_a_forget_bias_that_moves_in_training_is_wrong_in_plain_use() -> None:
+    torch.manual_seed(0)
+    reference, wrong = nn.LSTMCell(3, 4).double(), ForgetBiasReadOffTheKernel(3, 4).double()
+    layout_adapter("tensorflow")(wrong, reference)
+    optimisers = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (wrong, reference)]
+    generator = torch.Generator().manual_seed(1)
+    x, hx = torch.randn(2, 3, generator=generator).double(), (torch.zeros(2, 4).double(), torch.ones(2, 4).double())
+    for _ in range(3):
+        for model, optimiser in zip((wrong, reference), optimisers, strict=True):
+            h, c = model(x, hx)
+            (h.sum() + c.sum()).backward()
+            optimiser.step()
+            optimiser.zero_grad()
+    difference = (wrong(x, hx)[1] - reference(x, hx)[1]).abs().max().item()
+    assert difference > 1e-2, f"Expected the moving constant to show in c, got a largest difference of {difference}"
+
+
+def test_a_forget_bias_that_moves_in_training_is_rejected() -> None:
+    report = check(ForgetBiasReadOffTheKernel, weights="tensorflow", tolerance=True, quick=True)
+    assert report.exit_status == 1, report.text()
+    assert any("Expected forget_bias to stay" in r.reason for r in report.results), report.text()
+
+
+class TensorFlowStyleLSTM(nn.Module):
+    """A one-layer module around the TensorFlow-style cell (its forget_bias 1.0): the layout on a module."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+    ) -> None:
+        super().__init__()
+        if num_layers != 1 or batch_first or bidirectional or proj_size or not bias:
+            msg = "TensorFlowStyleLSTM is one forward layer, time major, with its bias"
+            raise NotImplementedError(msg)
+        self.cell = TensorFlowStyleCell(input_size, hidden_size)
+        self.hidden_size = hidden_size
+
+    def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        if isinstance(x, PackedSequence) or x.dim() != 3:
+            msg = "TensorFlowStyleLSTM takes padded, batched input"
+            raise NotImplementedError(msg)
+        if x.size(-1) != self.cell.kernel.shape[0] - self.hidden_size:
+            msg = f"Expected input_size {self.cell.kernel.shape[0] - self.hidden_size}, got {x.size(-1)}"
+            raise RuntimeError(msg)
+        h, c = (x.new_zeros(x.size(1), self.hidden_size),) * 2 if hx is None else (hx[0][0], hx[1][0])
+        if hx is not None and hx[0].shape != (1, x.size(1), self.hidden_size):
+            msg = f"Expected hidden[0] size (1, {x.size(1)}, {self.hidden_size}), got {list(hx[0].shape)}"
+            raise RuntimeError(msg)
+        outputs = []
+        for x_t in x:
+            h, c = self.cell(x_t, (h, c))
+            outputs.append(h)
+        return torch.stack(outputs), (h.unsqueeze(0), c.unsqueeze(0))
+
+
+def test_a_tensorflow_style_module_is_certified_with_functional_call_weights_shifted() -> None:
+    report = check(
+        TensorFlowStyleLSTM,
+        weights="tensorflow",
+        tolerance=True,
+        only_config=True,
+        config={"input_size": 3, "hidden_size": 4, "steps": 3, "batch": 2},
+    )
+    assert report.exit_status == 0, report.text()
+    assert not any(
+        d.probe == "functional_call" and not d.within_tolerance for r in report.checked for d in r.differences
+    )
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "1.0", True, torch.ones(2)])
+def test_a_forget_bias_that_is_not_a_finite_number_is_refused(value: object) -> None:
+    candidate = TensorFlowStyleCell(3, 4)
+    candidate.forget_bias = value  # type: ignore[assignment]  # the mistake under test
+    with pytest.raises(CheckError, match=r"Expected forget_bias to be a finite number, got "):
+        layout_adapter("tensorflow")(candidate, nn.LSTMCell(3, 4))
+
+
+@pytest.mark.parametrize("value", [np.float32(0.5), torch.tensor(0.5)])
+def test_a_numpy_or_tensor_forget_bias_is_read(value: object) -> None:
+    reference, cell = nn.LSTM(3, 4), nn.LSTMCell(3, 4)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, name).copy_(getattr(reference, f"{name}_l0"))
+    candidate = TensorFlowStyleCell(3, 4)
+    candidate.forget_bias = value  # type: ignore[assignment]  # what a port may hold
+    layout_adapter("tensorflow")(candidate, cell)
+    expected = to_tensorflow(reference, forget_bias=0.5)[0]["bias"]
+    assert torch.equal(candidate.bias, expected), "Expected the f block shifted by the forget_bias read, 0.5"
+
+
+def test_forget_bias_under_bias_false_is_named() -> None:
+    candidate = TensorFlowCellForgetBiasZero(3, 4, bias=False)
+    candidate.forget_bias = 1.0
+    with pytest.raises(CandidateDiffers, match=r"Expected forget_bias 0 under bias=False \(nn.LSTM adds nothing"):
+        layout_adapter("tensorflow")(candidate, nn.LSTMCell(3, 4, bias=False))

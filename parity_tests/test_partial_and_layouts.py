@@ -291,7 +291,7 @@ def test_a_declared_initialisation_scopes_the_certificate_and_nothing_else() -> 
         "not supported by the candidate: initialisation - not a certificate (run without --quick for one)"
     ), report.verdict
     for result in report.checked:
-        assert {"initial weights", "reset_parameters()"} <= set(result.skipped), result.skipped
+        assert {"initial weights", "reset_parameters() draws"} <= set(result.skipped), result.skipped
         assert not any(d.probe in ("initial weights", "reset_parameters()") for d in result.differences)
         assert any(d.probe.startswith("training step") for d in result.differences), "training must still be compared"
     wrong = check(XavierLSTMScaledOutput, quick=True, unsupported=["initialisation"])
@@ -311,3 +311,35 @@ def test_a_framework_target_without_its_framework_names_the_extra() -> None:
         ), report.error
     else:
         pytest.skip("keras is installed: parity_tests/test_interop_keras_check.py checks the target")
+
+
+class XavierLSTMNewParameters(XavierLSTM):
+    """Declares its initialisation its own, and its reset_parameters() replaces every Parameter object, so an
+    optimiser built before the reset trains tensors the module no longer uses."""
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        for name, p in list(self.named_parameters()):
+            setattr(self, name, nn.Parameter(p.detach().clone()))
+
+
+def test_replaced_parameters_after_a_reset_are_wrong_in_plain_use() -> None:
+    torch.manual_seed(0)
+    model = XavierLSTMNewParameters(3, 4)
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.reset_parameters()
+    x = torch.randn(5, 2, 3)
+    before = model(x)[0].detach()
+    model(x)[0].sum().backward()
+    optimiser.step()
+    assert torch.equal(model(x)[0].detach(), before), "Expected the optimiser to miss the new parameters"
+
+
+def test_a_declared_initialisation_still_resets_and_checks_what_follows() -> None:
+    report = check(
+        XavierLSTMNewParameters,
+        unsupported=["initialisation"],
+        only_config=True,
+        config={"input_size": 3, "hidden_size": 4, "steps": 3, "batch": 2},
+    )
+    assert report.exit_status == 1, report.text()

@@ -30,7 +30,7 @@ from lstm_replica.layers import CellRecurrence
 from lstm_replica.lstm import LSTM
 from lstm_replica.parity.candidates import CheckError, Factory, WeightAdapter, accepted_keywords, describe, load_weights
 from lstm_replica.parity.configs import Config, ModuleKwargs, Placement
-from lstm_replica.parity.layouts import LayoutAdapter
+from lstm_replica.parity.layouts import LayoutAdapter, learning_map
 from lstm_replica.parity.parammap import ParamMap, Unit, discover, trainable
 from lstm_replica.parity.regimes import stress_sequence, stress_state
 
@@ -312,17 +312,15 @@ def build_pair(candidate: Candidate, config: Config, device: str, seed: int, res
     def load(cand: nn.Module, ref: nn.Module) -> None:
         load_weights(cand, ref, candidate.adapter)
 
-    learn = candidate.adapter.for_map if isinstance(candidate.adapter, LayoutAdapter) else candidate.adapter
-
-    def load_for_map(cand: nn.Module, ref: nn.Module) -> None:  # a layout's shift is no reference element
-        load_weights(cand, ref, learn)
-
     def twin(unit: Unit) -> tuple[nn.Module, nn.Module]:
         twin_args: ModuleKwargs = {**unit_kwargs[unit.prefix], "device": "cpu", "dtype": torch.float64}
         return construct_candidate(candidate.factory, twin_args), _construct(ref_factory, twin_args)
 
     with torch.random.fork_rng(devices=[]):
-        pmap = discover(units, load_for_map, twin)
+        with learning_map():  # a layout's constant (forget_bias) is no reference element
+            pmap = discover(units, load, twin)
+        if isinstance(candidate.adapter, LayoutAdapter):
+            pmap.offsets = _offsets(units, load, twin)
     if candidate.adapter is None:
         pmap.problems += [problem for unit in units for problem in _layout(unit)]
     own = {}
@@ -370,6 +368,27 @@ def build_pair(candidate: Candidate, config: Config, device: str, seed: int, res
     reference_side = side(ref_cells, ref_params, checked=False)
     candidate_side = side(cand_cells, cand_params, checked=True)
     return Pair(candidate_side, reference_side, ref_params, sync, pmap, initial, reference_initial, train_cells)
+
+
+def _offsets(
+    units: list[Unit], load: Callable[[nn.Module, nn.Module], None], twin: Callable[[Unit], tuple[nn.Module, nn.Module]]
+) -> dict[str, Tensor]:
+    """A named layout's constants: what it loads into float64 twins from zero weights, beyond moving them."""
+    offsets = {}
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        for unit in units:
+            candidate, reference = twin(unit)
+            for p in reference.parameters():
+                p.zero_()
+            with learning_map():
+                load(candidate, reference)
+            moved = {name: p.detach().clone() for name, p in trainable(candidate).items()}
+            load(candidate, reference)
+            for name, p in trainable(candidate).items():
+                shift = p.detach() - moved[name]
+                if bool(shift.any()):
+                    offsets[unit.prefix + name] = shift
+    return offsets
 
 
 def _checked_cell(cell: nn.Module) -> Callable[[Tensor, Hidden], Hidden]:

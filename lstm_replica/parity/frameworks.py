@@ -12,6 +12,9 @@ target                    what runs                                      --weigh
 ========================= ============================================== ========= ==========================
 ``keras:LSTM``            Keras 3 ``keras.layers.LSTM`` (``Bidirectional`` keras     initialisation
                           for two directions) on Keras's torch backend
+``flax:LSTMCell``         Flax linen's ``LSTMCell`` one step at a time,  per-gate-t initialisation,
+                          forward and backward by JAX on the CPU                   double_backward
+``flax:OptimizedLSTMCell`` the same with ``OptimizedLSTMCell``            per-gate-t the same
 ========================= ============================================== ========= ==========================
 """
 
@@ -43,6 +46,20 @@ FRAMEWORKS: dict[str, Framework] = {
             "orthogonal, the f block of the bias 1: unit_forget_bias), not nn.LSTM's U(-1/sqrt(H), 1/sqrt(H))",
         },
     ),
+    **{
+        f"flax:{name}": Framework(
+            f"lstm_replica.interop.flax_module:Flax{name}",
+            "per-gate-t",
+            "flax",
+            {
+                "initialisation": "Flax draws its own initial weights (input kernels LeCun normal, hidden kernels "
+                "orthogonal, biases zero), not nn.LSTMCell's U(-1/sqrt(H), 1/sqrt(H))",
+                "double_backward": "the bridge's backward is JAX's vector-Jacobian product, which torch cannot "
+                "differentiate again",
+            },
+        )
+        for name in ("LSTMCell", "OptimizedLSTMCell")
+    },
 }
 
 

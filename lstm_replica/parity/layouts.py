@@ -41,17 +41,24 @@ None of these layouts has a projection (``proj_size``). ``keras``, ``onnx`` and
 frameworks. TensorFlow's cell adds a constant ``forget_bias`` to the f gate, so
 its f bias holds ``b_ih + b_hh - forget_bias``: the ``forget_bias`` of the
 module that owns the group (an attribute of that name), else TensorFlow's
-default 1.0. The shift is not data movement, so the element map is learnt
-without it (:attr:`LayoutAdapter.for_map`) and the weights are loaded with it:
-a candidate that adds another constant computes another function, which the
-forward comparison shows.
+default 1.0, read on the module's first load and held (a later load that finds
+another value is a difference). The shift is not data movement: the element
+map is learnt without it (:func:`learning_map`), the map then records it as a
+constant offset of those elements (:attr:`ParamMap.offsets`), and the weights
+are loaded with it, so a candidate that adds another constant computes another
+function, which the forward comparison shows at the f gate.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 import torch
 from torch import Tensor, nn
@@ -87,22 +94,34 @@ class Cell:
     bias_hh: Tensor | None
 
 
-# a group's parameters, its reference cell, and the module that owns the group (None: learning the element map)
-Fill = Callable[[dict[str, nn.Parameter], Cell, nn.Module | None], None]
+# a group's parameters, its reference cell, and the constant its layout adds to the f gate (forget_bias)
+Fill = Callable[[dict[str, nn.Parameter], Cell, float], None]
+
+
+_LEARNING: ContextVar[bool] = ContextVar("learning_the_element_map", default=False)
+
+
+@contextmanager
+def learning_map() -> Iterator[None]:
+    """While the harness learns the element map: a layout moves weights only (no ``forget_bias`` shift)."""
+    token = _LEARNING.set(True)
+    try:
+        yield
+    finally:
+        _LEARNING.reset(token)
 
 
 class LayoutAdapter:
     """The adapter ``fn(candidate, reference)`` of a named layout.
 
-    ``for_map``: the adapter the element map is learnt through (itself, but for ``tensorflow``: the same movement
-    without the ``forget_bias`` shift, which is no reference element).
+    ``tensorflow`` reads each owning module's ``forget_bias`` on its first load and holds it: a later load that
+    finds another value is a difference (a constant that moves is a trained quantity nn.LSTM has not).
     """
 
-    def __init__(self, name: str, fill: Fill, shift: bool = True) -> None:
+    def __init__(self, name: str, fill: Fill) -> None:
         self.name, self.fill = name, fill
-        self.for_map: LayoutAdapter = self if not shift or name != "tensorflow" else LayoutAdapter(name, fill, False)
-        self.shift = shift
         self.__qualname__ = f"layout {name}"
+        self._constants: WeakKeyDictionary[nn.Module, float] = WeakKeyDictionary()
 
     def __call__(self, candidate: nn.Module, reference: nn.Module) -> None:
         cells = _reference_cells(reference)
@@ -117,10 +136,21 @@ class LayoutAdapter:
             for (prefix, params), cell in zip(groups.items(), cells, strict=True):
                 owner = candidate.get_submodule(prefix.rstrip(".")) if prefix else candidate
                 try:
-                    self.fill(params, cell, owner if self.shift else None)
+                    self.fill(params, cell, 0.0 if _LEARNING.get() else self._forget_bias(owner))
                 except CheckError as exc:
                     msg = f"{exc} (in {prefix.rstrip('.')})" if prefix else str(exc)
                     raise type(exc)(msg) from exc
+
+    def _forget_bias(self, owner: nn.Module) -> float:
+        """``owner``'s ``forget_bias`` (tensorflow only; else 0), the same on every load."""
+        if self.name != "tensorflow":
+            return 0.0
+        value = _forget_bias(owner)
+        first = self._constants.setdefault(owner, value)
+        if value != first:
+            msg = f"Expected forget_bias to stay {first!r} (a constant of the cell), got {value!r} on a later load"
+            raise CandidateDiffers(msg)
+        return value
 
 
 def layout_adapter(name: str) -> LayoutAdapter:
@@ -327,23 +357,30 @@ def _onnx(params: dict[str, nn.Parameter], cell: Cell) -> None:
 
 
 def _forget_bias(owner: nn.Module) -> float:
-    """The owning module's ``forget_bias`` (TensorFlow's name for it), else TensorFlow's default 1.0."""
+    """The owning module's ``forget_bias`` (TensorFlow's name for it), else TensorFlow's default 1.0.
+
+    A Python or numpy number, or a one-element tensor that is not trained; finite.
+    """
     value = getattr(owner, "forget_bias", FORGET_BIAS)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"Expected forget_bias to be a number, got {type(value).__name__} ({value!r})"
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.requires_grad:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        msg = f"Expected forget_bias to be a finite number, got {type(value).__name__} ({value!r})"
         raise CheckError(msg)
     return float(value)
 
 
-def _tensorflow(params: dict[str, nn.Parameter], cell: Cell, owner: nn.Module | None) -> None:
+def _tensorflow(params: dict[str, nn.Parameter], cell: Cell, shift: float) -> None:
     """TensorFlow's cell: ``kernel (H_in + H, 4H)`` on ``[x, h]``, ``bias (4H)`` less ``forget_bias`` in f; i, j, f, o."""
     _require_names(params, ("kernel",), "bias", "tensorflow")
     whole = torch.cat([cell.weight_ih, cell.weight_hh], 1)  # (4H, H_in + H)
     _put(params["kernel"], reorder_gates(whole, TORCH_ORDER, TF_ORDER).t(), "kernel")  # (H_in + H, 4H)
-    shift = 0.0 if owner is None else _forget_bias(owner)
     if cell.bias_ih is None or cell.bias_hh is None:
         if "bias" in params:
             msg = "Expected no bias parameters under bias=False, got bias"
+            raise CandidateDiffers(msg)
+        if shift:
+            msg = f"Expected forget_bias 0 under bias=False (nn.LSTM adds nothing to f), got {shift!r}"
             raise CandidateDiffers(msg)
         return
     if "bias" not in params:

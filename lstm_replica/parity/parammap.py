@@ -56,6 +56,7 @@ class ParamMap:
     sources: dict[str, Tensor]  # candidate name -> (same shape) int64 flat index into the reference, -1: none
     problems: list[str] = field(default_factory=list)
     partners: dict[str, Tensor] = field(default_factory=dict)  # folded elements: the second source, -1: none
+    offsets: dict[str, Tensor] = field(default_factory=dict)  # a layout's constant on top of the sources (float64)
 
     @cached_property
     def folded(self) -> list[str]:
@@ -109,8 +110,8 @@ class ParamMap:
     ) -> dict[str, Tensor]:
         """Reference-named tensors in the candidate's names and layout (``like``: the candidate's tensors to fill).
 
-        ``fold``: a folded element gets the ``"sum"`` of its sources (parameter values) or the ``"first"``
-        (optimiser state, equal for both).
+        ``fold``: a folded element gets the ``"sum"`` of its sources (parameter values, plus the layout's
+        constant offsets) or the ``"first"`` (optimiser state, equal for both).
         """
         flat = torch.cat([tensors[name].detach().flatten() for name in self.ref_shapes])
         found = {}
@@ -123,6 +124,8 @@ class ParamMap:
             if fold == "sum":
                 both = partner >= 0
                 values[both] = source[index[both]] + source[partner[both]]
+                if name in self.offsets:
+                    values += self.offsets[name].to(values.device, values.dtype).flatten()
             found[name] = values.view(target.shape)
         return found
 

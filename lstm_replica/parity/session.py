@@ -456,22 +456,25 @@ def module_protocol(ctx: Probing, log: ProbeLog, draws: bool = True) -> None:
     """What research code does to a module besides calling it: ``reset_parameters()``, frozen weights,
     ``torch.func.functional_call`` with substituted weights. The reference's weights are restored afterwards.
 
-    ``draws``: judge ``reset_parameters()``' draws (False where the candidate declared its initialisation its own).
+    ``draws``: judge ``reset_parameters()``' draws (False where the candidate declared its initialisation its own:
+    it is still called, and every probe after it runs on the reset module with the reference's weights restored).
     """
     pair, config, row = ctx.pair, ctx.config, ctx.row
-    resets = all(callable(getattr(m, "reset_parameters", None)) for m in pair.candidate.modules)
-    if resets and not draws:
-        log.skipped["reset_parameters()"] = "declared unsupported by the candidate (its own initialisation)"
-    elif resets:
+    if all(callable(getattr(m, "reset_parameters", None)) for m in pair.candidate.modules):
         probe = "reset_parameters()"
         with _catching(log, probe), torch.random.fork_rng(devices=[]):
             for side in (pair.reference, pair.candidate):
                 torch.manual_seed(RESET_SEED)
                 for module in side.modules:
                     _call_method(module.reset_parameters)
-            mine = pair.pmap.to_reference({n: p.detach() for n, p in pair.candidate.parameters.items()})
-            theirs = {n: p.detach() for n, p in pair.reference.parameters.items()}
-            log.differences += judge_draws(mine, theirs, pair, config, ctx.tolerance, row, probe)
+            if draws:
+                mine = pair.pmap.to_reference({n: p.detach() for n, p in pair.candidate.parameters.items()})
+                theirs = {n: p.detach() for n, p in pair.reference.parameters.items()}
+                log.differences += judge_draws(mine, theirs, pair, config, ctx.tolerance, row, probe)
+            else:
+                log.skipped["reset_parameters() draws"] = (
+                    "declared unsupported by the candidate (its own initialisation)"
+                )
     _restore(pair)
     probe = "frozen weights"
     inputs = make_inputs(config, ctx.device, ctx.generator)
