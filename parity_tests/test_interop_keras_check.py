@@ -87,7 +87,8 @@ def test_keras_matmul_rounds_float64_torch_tensors_to_float32() -> None:
 
     Keras's fused LSTM path (no mask) multiplies with torch itself; its generic cell loop, which Keras runs for
     masked input (our packed sequences), multiplies with ``ops.matmul``: a float64 Keras LSTM then rounds each
-    product to float32. The certificate finds it (below); this is the plain-use proof.
+    product to float32. The certificate finds it (below); this is the plain-use proof. Known upstream as
+    keras-team/keras#23704 (``result_type`` demotes float64 to float32 on the torch backend).
     """
     a = torch.randn(3, 4, dtype=torch.float64)
     b = torch.randn(4, 8, dtype=torch.float64)
