@@ -9,8 +9,11 @@ tensorflow-cpu 2.21.0) beside it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from types import ModuleType
 
+import pytest
 import torch
 from torch import Tensor, nn
 
@@ -100,3 +103,17 @@ def assert_matches(actual: dict[str, Tensor], expected: dict[str, Tensor], frame
         )
         largest = max(largest, (value - reference).abs().max().item())
     return largest
+
+
+def keras_on_torch() -> ModuleType:
+    """Keras 3 on its torch backend, or the calling test module skipped with the reason."""
+    os.environ["KERAS_BACKEND"] = "torch"  # before keras is imported: Keras 3 reads its backend once, at import
+    keras = pytest.importorskip(
+        "keras", minversion="3", reason="Keras 3 is not installed (pip install -e '.[interop]')"
+    )
+    if keras.backend.backend() != "torch":
+        pytest.skip(
+            f"Keras was imported on the {keras.backend.backend()} backend before this module set torch",
+            allow_module_level=True,
+        )
+    return keras

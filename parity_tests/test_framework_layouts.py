@@ -168,14 +168,6 @@ def test_the_tensorflow_layout_fills_what_to_tensorflow_converts(forget_bias: fl
         assert torch.equal(getattr(candidate, name), converted[name]), f"{name} is not to_tensorflow's {name}"
 
 
-def test_forget_bias_dropped_is_wrong_in_plain_use() -> None:
-    reference, wrong = nn.LSTMCell(3, 4), ForgetBiasDropped(3, 4)
-    layout_adapter("tensorflow")(wrong, reference)
-    x, hx = torch.randn(2, 3), (torch.randn(2, 4), torch.randn(2, 4))
-    difference = (wrong(x, hx)[1] - reference(x, hx)[1]).abs().max().item()
-    assert difference > 1e-2, f"Expected the dropped forget_bias to show in c, got a largest difference of {difference}"
-
-
 def test_forget_bias_dropped_is_rejected_at_the_forget_gate() -> None:
     report = check(ForgetBiasDropped, weights="tensorflow", tolerance=True, quick=True)
     assert report.exit_status == 1, report.text()
@@ -184,12 +176,17 @@ def test_forget_bias_dropped_is_rejected_at_the_forget_gate() -> None:
     assert "gate f" in located[0], located[0]
 
 
-def test_torch_gate_order_under_onnx_names_is_wrong_in_plain_use() -> None:
-    reference, wrong = nn.LSTMCell(3, 4), TorchOrderOnnxCell(3, 4)
-    layout_adapter("onnx")(wrong, reference)
+@pytest.mark.parametrize(
+    ("wrong", "layout", "state"),
+    [(TorchOrderOnnxCell, "onnx", 0), (ForgetBiasDropped, "tensorflow", 1)],
+    ids=["torch-gate-order-under-onnx-names", "forget-bias-dropped"],
+)
+def test_the_slips_are_wrong_in_plain_use(wrong: type[nn.Module], layout: str, state: int) -> None:
+    reference, cell = nn.LSTMCell(3, 4), wrong(3, 4)
+    layout_adapter(layout)(cell, reference)
     x, hx = torch.randn(2, 3), (torch.randn(2, 4), torch.randn(2, 4))
-    difference = (wrong(x, hx)[0] - reference(x, hx)[0]).abs().max().item()
-    assert difference > 1e-2, f"Expected the slip to show in h, got a largest difference of {difference}"
+    difference = (cell(x, hx)[state] - reference(x, hx)[state]).abs().max().item()
+    assert difference > 1e-2, f"Expected the slip to show in {'hc'[state]}, got a largest difference of {difference}"
 
 
 def test_torch_gate_order_under_onnx_names_is_rejected() -> None:

@@ -11,8 +11,6 @@ within ``TOLERANCES`` of ``parity_tests/_interop.py``. Skipped with a reason whe
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -30,16 +28,11 @@ from parity_tests._interop import (
     SETUPS,
     Setup,
     assert_matches,
+    keras_on_torch,
     run_reference,
 )
 
-os.environ["KERAS_BACKEND"] = "torch"  # before keras is imported: Keras 3 reads its backend once, at import
-keras = pytest.importorskip("keras", minversion="3", reason="Keras 3 is not installed (pip install -e '.[interop]')")
-if keras.backend.backend() != "torch":
-    pytest.skip(
-        f"Keras was imported on the {keras.backend.backend()} backend before this module set torch",
-        allow_module_level=True,
-    )
+keras = keras_on_torch()
 
 # Keras 3.15's get_weights calls np.array on its variables, whose __array__ takes no copy keyword: numpy 2 warns.
 # Keras's code, not ours, and the values are read correctly (the comparisons below prove it).

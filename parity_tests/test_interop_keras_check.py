@@ -10,8 +10,6 @@ wrong in plain use, then rejected. Skipped with a reason where Keras 3 is not in
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 from torch import Tensor, nn
@@ -19,15 +17,9 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from lstm_replica.parity import check
 from lstm_replica.parity.layouts import layout_adapter
-from parity_tests._interop import TOLERANCES
+from parity_tests._interop import TOLERANCES, keras_on_torch
 
-os.environ["KERAS_BACKEND"] = "torch"  # before keras is imported: Keras 3 reads its backend once, at import
-keras = pytest.importorskip("keras", minversion="3", reason="Keras 3 is not installed (pip install -e '.[interop]')")
-if keras.backend.backend() != "torch":
-    pytest.skip(
-        f"Keras was imported on the {keras.backend.backend()} backend before this module set torch",
-        allow_module_level=True,
-    )
+keras = keras_on_torch()
 
 from lstm_replica.interop.keras_module import KerasLSTM  # after the backend is set and checked
 
