@@ -277,24 +277,25 @@ def test_xavier_initialisation_shows_in_plain_use() -> None:
     assert largest > bound, f"Expected weights beyond nn.LSTM's bound {bound:.4f}, got at most {largest:.4f}"
 
 
+SMALL = {"input_size": 3, "hidden_size": 4, "steps": 3, "batch": 2}
+
+
 def test_another_initialisation_is_a_difference() -> None:
-    report = check(XavierLSTM, quick=True)
+    report = check(XavierLSTM, only_config=True, config=SMALL)
     assert report.exit_status == 1, report.text()
     assert any(d.probe == "initial weights" and not d.bitwise for r in report.results for d in r.differences)
 
 
 def test_a_declared_initialisation_scopes_the_certificate_and_nothing_else() -> None:
-    report = check(XavierLSTM, quick=True, unsupported=["initialisation"])
+    report = check(XavierLSTM, only_config=True, config=SMALL, unsupported=["initialisation"])
     assert report.exit_status == 0, report.text()
     assert report.bitwise, report.text()
-    assert report.verdict.endswith(
-        "not supported by the candidate: initialisation - not a certificate (run without --quick for one)"
-    ), report.verdict
+    assert report.verdict.endswith("not supported by the candidate: initialisation"), report.verdict
     for result in report.checked:
         assert {"initial weights", "reset_parameters() draws"} <= set(result.skipped), result.skipped
         assert not any(d.probe in ("initial weights", "reset_parameters()") for d in result.differences)
         assert any(d.probe.startswith("training step") for d in result.differences), "training must still be compared"
-    wrong = check(XavierLSTMScaledOutput, quick=True, unsupported=["initialisation"])
+    wrong = check(XavierLSTMScaledOutput, only_config=True, config=SMALL, unsupported=["initialisation"])
     assert wrong.exit_status == 1, wrong.text()
 
 
@@ -340,6 +341,7 @@ def test_a_declared_initialisation_still_resets_and_checks_what_follows() -> Non
         XavierLSTMNewParameters,
         unsupported=["initialisation"],
         only_config=True,
-        config={"input_size": 3, "hidden_size": 4, "steps": 3, "batch": 2},
+        config=SMALL,
     )
     assert report.exit_status == 1, report.text()
+    assert "Expected grad weight_ih_l0, got none" in report.results[0].reason, report.text()  # the old tensors
