@@ -125,10 +125,27 @@ def test_layer_stack_takes_options_by_keyword_and_counts_its_recurrences() -> No
         ValueError, match=r"Expected one recurrence per layer and direction \(3 states, 2 per layer\), got 3"
     ):
         layer_stack(x, (hidden[0][:3], hidden[1][:3]), recurrences[:3], bidirectional=True)
+    with pytest.raises(ValueError, match=r"zip\(\) argument 2 is longer than argument 1"):
+        layer_stack(x, (hidden[0], torch.zeros(5, 2, 4)), recurrences, bidirectional=True)  # one c_0 row too many
     output, (h_n, c_n) = layer_stack(x, hidden, recurrences, bidirectional=True)
     expected, (h_ref, c_ref) = module(x, hidden)
     torch.testing.assert_close(output, expected, rtol=0, atol=0)
     torch.testing.assert_close((h_n, c_n), (h_ref, c_ref), rtol=0, atol=0)
+
+
+def test_dropout_of_one_between_layers_zeroes_as_nn_lstm_does() -> None:
+    torch.manual_seed(0)
+    reference = nn.LSTM(3, 4, num_layers=2, dropout=1.0, dtype=torch.float64).train()  # float64: no oneDNN
+    replica = LSTM.from_torch(reference).train()
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    expected, (h_ref, c_ref) = reference(x)
+    output, (h_n, c_n) = replica(x)
+    torch.testing.assert_close(output, expected, rtol=0, atol=0, msg=lambda m: f"output under dropout 1: {m}")
+    torch.testing.assert_close(h_n, h_ref, rtol=0, atol=0, msg=lambda m: f"h_n under dropout 1: {m}")
+    torch.testing.assert_close(c_n, c_ref, rtol=0, atol=0, msg=lambda m: f"c_n under dropout 1: {m}")
+    zeros_in = LSTM.from_torch(reference).eval()  # the top layer fed zeros: its output is the bias's alone
+    zeros_in.weight_ih_l1.data.zero_()
+    torch.testing.assert_close(output, zeros_in(x)[0], rtol=0, atol=0, msg=lambda m: f"dropout 1 is not all: {m}")
 
 
 @pytest.mark.parametrize(
