@@ -108,18 +108,23 @@ def test_cell_is_bitwise_under_autocast(low: torch.dtype) -> None:
 
 
 @pytest.mark.cuda
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
 @pytest.mark.parametrize("low", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
 def test_cuda_autocast_has_nn_lstms_dtypes_and_half_precision_values(
-    cuda_device: torch.device, low: torch.dtype
+    cuda_device: torch.device, low: torch.dtype, packed: bool
 ) -> None:
     torch.manual_seed(0)
     reference = nn.LSTM(5, 6, num_layers=2).to(cuda_device)
     replica = LSTM.from_torch(reference)
     x = torch.randn(4, 2, 5, device=cuda_device)
+    fed: Tensor | PackedSequence = x
+    if packed:  # cuDNN takes packed input too: the replica casts the packed data, as for padded input
+        fed = pack_padded_sequence(x, torch.tensor([4, 3]), enforce_sorted=False)
     row = tolerance_for("cudnn", low)
     with flags(Backend("cuda", "cudnn")), torch.autocast("cuda", dtype=low):
-        expected, got = reference(x), replica(x)
-    for name, a, b in zip(("output", "h_n", "c_n"), (got[0], *got[1]), (expected[0], *expected[1]), strict=True):
+        expected, got = reference(fed), replica(fed)
+    outputs = [r[0].data if isinstance(r[0], PackedSequence) else r[0] for r in (got, expected)]
+    for name, a, b in zip(("output", "h_n", "c_n"), (outputs[0], *got[1]), (outputs[1], *expected[1]), strict=True):
         assert a.dtype == b.dtype, f"{name}: Expected dtype {b.dtype}, got {a.dtype}"
         torch.testing.assert_close(
             a.float(), b.float(), rtol=row.rtol, atol=row.atol, msg=lambda m, n=name: f"{n}: {m}"
