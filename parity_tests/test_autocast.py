@@ -27,6 +27,7 @@ CASES = [
     {"batch_first": True},
     {"packed": True},
     {"unbatched": True},
+    {"num_layers": 2, "hx": True},  # given states: cast to the autocast dtype with the input
 ]
 
 
@@ -37,19 +38,23 @@ def _run(module: nn.Module, x: Tensor, case: dict[str, object], low: torch.dtype
         fed = x.transpose(0, 1)
     if case.get("packed"):
         fed = pack_padded_sequence(x, torch.tensor([4, 2]), enforce_sorted=False)
+    generator = torch.Generator().manual_seed(2)
+    states = [torch.randn(2, 2, 6, generator=generator).requires_grad_() for _ in range(2)] if case.get("hx") else []
     with torch.autocast("cpu", dtype=low), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # nn.LSTM: "LSTM with projections is not supported with oneDNN"
-        output, (h_n, c_n) = module(fed)
+        output, (h_n, c_n) = module(fed, (states[0], states[1]) if states else None)
     out = output.data if isinstance(output, PackedSequence) else output
     loss = out.float().sum() + h_n.float().sum() + c_n.float().sum()
-    grads = torch.autograd.grad(loss, [x, *module.parameters()])
+    grads = torch.autograd.grad(loss, [x, *states, *module.parameters()])
     forward = {"output": out.detach(), "h_n": h_n.detach(), "c_n": c_n.detach(), "grad input": grads[0]}
-    return forward | {f"grad {n}": g for (n, _), g in zip(module.named_parameters(), grads[1:], strict=True)}
+    forward |= dict(zip(("grad h_0", "grad c_0")[: len(states)], grads[1 : 1 + len(states)], strict=True))
+    named = zip(module.named_parameters(), grads[1 + len(states) :], strict=True)
+    return forward | {f"grad {n}": g for (n, _), g in named}
 
 
 def _pair(case: dict[str, object], cls: type[LSTM] = LSTM) -> tuple[nn.LSTM, LSTM]:
     torch.manual_seed(0)
-    kwargs = {k: v for k, v in case.items() if k not in ("packed", "unbatched")}
+    kwargs = {k: v for k, v in case.items() if k not in ("packed", "unbatched", "hx")}
     reference = nn.LSTM(5, 6, **kwargs)
     return reference, cls.from_torch(reference)
 
