@@ -353,3 +353,19 @@ def test_refused_where_nn_crashes(call: Call) -> None:
     assert type(got) is RuntimeError, f"Expected RuntimeError, got {got!r}"
     missing = [text for text in call.says if text not in str(got)]
     assert not missing, f"Expected the replica's message to name {missing}, got {str(got)!r}"
+
+
+@pytest.mark.parametrize("input_dtype", [torch.float32, torch.float64], ids=["float32-input", "float64-input"])
+@pytest.mark.parametrize("swapped", ["weight_ih_l0", "weight_hh_l0"])
+def test_the_first_weight_s_dtype_decides_the_input_check(swapped: str, input_dtype: torch.dtype) -> None:
+    """One weight made float64 in a float32 module: nn.LSTM checks the input against its first weight's dtype."""
+    modules = []
+    for cls in (nn.LSTM, LSTM):
+        torch.manual_seed(0)
+        module = cls(3, 4)
+        setattr(module, swapped, nn.Parameter(getattr(module, swapped).detach().double()))
+        modules.append(module)
+    says = ("does not match weight dtype",) if (swapped == "weight_ih_l0") == (input_dtype == torch.float32) else ()
+    fed = torch.randn(5, 2, 3, dtype=input_dtype)
+    with flags(Backend("cpu", "native")):
+        assert_same_failure(lambda: modules[0](fed), lambda: modules[1](fed), says)
