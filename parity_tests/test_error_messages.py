@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_sequence
 
-from lstm_replica import LSTM, LSTMCell
+from lstm_replica import LSTM, LSTMCell, NativeRecurrence
 
 X = torch.zeros(5, 2, 3)  # (L, N, H_in) for LSTM(3, 4)
 H = torch.zeros(1, 2, 4)  # (D*num_layers, N, H_out)
@@ -73,7 +73,17 @@ CONSTRUCTION: list[tuple[str, Callable[[], object], type[Exception], str]] = [
      "LSTMCell: Expected a floating point or complex dtype for the parameters, got torch.int32"),
 ]  # fmt: skip
 
+
+def _forward_with_first_weight_removed() -> object:
+    """``forward_with`` (custom recurrences) on a module whose first weight was set to None."""
+    module, donor = LSTM(3, 4), LSTM(3, 4)
+    module.weight_ih_l0 = None
+    return module.forward_with([NativeRecurrence(w) for w in donor.cell_weights()], torch.zeros(2, 1, 3))
+
+
 LSTM_CALLS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
+    ("first_weight_none", _forward_with_first_weight_removed, AttributeError,
+     "Expected a tensor for weight_ih_l0, got None"),
     ("input_list", lambda: LSTM(3, 4)([1, 2]), AttributeError,
      "LSTM: Expected input to be a Tensor or a PackedSequence, got list"),
     ("input_1d", lambda: LSTM(3, 4)(torch.zeros(3)), ValueError, "LSTM: Expected input to be 2D or 3D, got 1D instead"),
