@@ -164,3 +164,17 @@ def test_replica_never_calls_a_fused_lstm_kernel(monkeypatch: pytest.MonkeyPatch
             getattr(torch, name)()
     with pytest.raises(AssertionError, match="fused LSTM kernel"):
         nn.LSTM(3, 4)(torch.randn(5, 2, 3))
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, LSTM], ids=["nn.LSTM", "replica"])
+def test_a_weight_set_to_none_moved_and_given_back_survives_deepcopy(cls: type[nn.LSTM]) -> None:
+    """The flat-weight list remembered while a weight was None, then the weight given back: a copy still runs."""
+    torch.manual_seed(0)
+    module = cls(3, 4)
+    weight = module.weight_ih_l0.detach().double()
+    module.weight_ih_l0 = None
+    module.double()  # rebuilds the flat-weight list with the None in it
+    module.weight_ih_l0 = nn.Parameter(weight)
+    copied = copy.deepcopy(module)
+    x = torch.randn(2, 1, 3, dtype=torch.float64)
+    torch.testing.assert_close(copied(x)[0], module(x)[0], rtol=0, atol=0, msg="the copy computes otherwise")
