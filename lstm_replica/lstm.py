@@ -230,17 +230,22 @@ class LSTM(nn.Module):
         weight tying, ``functional_call`` and ``torch.nn.utils.parametrize`` behave as with ``nn.LSTM``).
         """
         self._update_flat_weights()
-        flat = dict(zip(self._flat_weights_names, self._flat_weights, strict=True))
+        flat: dict[str, Tensor] = {}
+        for name, weight in zip(self._flat_weights_names, self._flat_weights, strict=True):
+            if weight is None:  # set to None: nn.LSTM reads the first weight's dtype, and hands ATen the others
+                msg = f"Expected a tensor for {name}, got None"
+                raise (AttributeError if name == self._flat_weights_names[0] else TypeError)(msg)
+            flat[name] = weight
         weights = []
         for names in self._all_weights:
             tensors = {parse_parameter_name(name).kind: flat[name] for name in names}
-            weight_ih, weight_hh = tensors["weight_ih"], tensors["weight_hh"]
-            if weight_ih is None or weight_hh is None:
-                msg = f"Expected the weights {names[0]} and {names[1]}, got None"
-                raise AttributeError(msg)
             weights.append(
                 CellWeights(
-                    weight_ih, weight_hh, tensors.get("bias_ih"), tensors.get("bias_hh"), tensors.get("weight_hr")
+                    tensors["weight_ih"],
+                    tensors["weight_hh"],
+                    tensors.get("bias_ih"),
+                    tensors.get("bias_hh"),
+                    tensors.get("weight_hr"),
                 )
             )
         return weights

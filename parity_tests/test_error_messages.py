@@ -81,7 +81,19 @@ def _forward_with_first_weight_removed() -> object:
     return module.forward_with([NativeRecurrence(w) for w in donor.cell_weights()], torch.zeros(2, 1, 3))
 
 
+def _call_without(name: str) -> object:
+    """A module called after one of its weights was set to None."""
+    module = LSTM(3, 4)
+    setattr(module, name, None)
+    return module(torch.zeros(2, 1, 3))
+
+
 LSTM_CALLS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
+    ("weight_ih_none", lambda: _call_without("weight_ih_l0"), AttributeError,
+     "Expected a tensor for weight_ih_l0, got None"),
+    ("weight_hh_none", lambda: _call_without("weight_hh_l0"), TypeError,
+     "Expected a tensor for weight_hh_l0, got None"),
+    ("bias_hh_none", lambda: _call_without("bias_hh_l0"), TypeError, "Expected a tensor for bias_hh_l0, got None"),
     ("first_weight_none", _forward_with_first_weight_removed, AttributeError,
      "Expected a tensor for weight_ih_l0, got None"),
     ("input_list", lambda: LSTM(3, 4)([1, 2]), AttributeError,

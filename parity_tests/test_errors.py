@@ -369,3 +369,25 @@ def test_the_first_weight_s_dtype_decides_the_input_check(swapped: str, input_dt
     fed = torch.randn(5, 2, 3, dtype=input_dtype)
     with flags(Backend("cpu", "native")):
         assert_same_failure(lambda: modules[0](fed), lambda: modules[1](fed), says)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("weight_ih_l0", {}),
+        ("weight_hh_l0", {}),
+        ("bias_ih_l0", {}),
+        ("bias_hh_l0", {}),
+        ("weight_hr_l0", {"proj_size": 2}),
+        ("bias_hh_l1_reverse", {"num_layers": 2, "bidirectional": True}),
+    ],
+)
+def test_a_weight_set_to_none_is_refused_as_nn_lstm_refuses_it(name: str, kwargs: dict[str, object]) -> None:
+    """Never computed without it (a bias left out would be silent wrong output): nn.LSTM's exception type."""
+    modules = []
+    for cls in (nn.LSTM, LSTM):
+        module = cls(3, 4, **kwargs)  # type: ignore[arg-type]
+        setattr(module, name, None)
+        modules.append(module)
+    fed = torch.zeros(2, 1, 3)
+    assert_same_failure(lambda: modules[0](fed), lambda: modules[1](fed), (f"Expected a tensor for {name}, got None",))
