@@ -134,3 +134,22 @@ def test_cuda_autocast_has_nn_lstms_dtypes_and_half_precision_values(
         torch.testing.assert_close(
             a.float(), b.float(), rtol=row.rtol, atol=row.atol, msg=lambda m, n=name: f"{n}: {m}"
         )
+
+
+@pytest.mark.parametrize(
+    ("dtype", "shape"),
+    [(torch.float64, (4, 2, 5)), (torch.float32, (1, 1, 1))],
+    ids=["float64-input-is-not-cast", "one-element-batch-is-cast"],
+)
+def test_onednn_autocast_casts_what_nn_lstm_casts(dtype: torch.dtype, shape: tuple[int, ...]) -> None:
+    """float64 stays float64 (oneDNN's autocast cast is for float32); a single-element input is cast all the same."""
+    torch.manual_seed(0)
+    reference = nn.LSTM(shape[-1], 6, dtype=dtype)
+    replica = LSTM.from_torch(reference)
+    x = torch.randn(*shape, dtype=dtype, generator=torch.Generator().manual_seed(1))  # (L, N, H_in)
+    with flags(Backend("cpu", "onednn")), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected, got = reference(x), replica(x)
+    for name, a, b in zip(("output", "h_n", "c_n"), (got[0], *got[1]), (expected[0], *expected[1]), strict=True):
+        assert a.dtype == b.dtype, f"{name}: Expected dtype {b.dtype}, got {a.dtype}"
+        row = tolerance_for("onednn", b.dtype)
+        torch.testing.assert_close(a, b, rtol=row.rtol, atol=row.atol, msg=lambda m, n=name: f"{n}: {m}")
