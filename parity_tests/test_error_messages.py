@@ -231,3 +231,12 @@ def test_zero_states_are_made_where_the_input_is(module: nn.Module) -> None:
     out = meta(x)
     states = out[1] if isinstance(module, LSTM) else out
     assert all(t.device.type == "meta" for t in states), f"Expected meta states, got {[t.device for t in states]}"
+
+
+def test_the_dropout_advisory_is_nn_lstm_s_and_points_at_the_caller() -> None:
+    with pytest.warns(UserWarning, match="dropout option adds dropout") as expected:
+        nn.LSTM(3, 4, dropout=0.5)
+    with pytest.warns(UserWarning, match="dropout option adds dropout") as got:
+        LSTM(3, 4, dropout=0.5)
+    assert [str(w.message) for w in got] == [str(w.message) for w in expected], "the advisory's words differ"
+    assert got[0].filename == __file__, f"Expected the warning to point at the caller's line, got {got[0].filename}"
