@@ -178,3 +178,13 @@ def test_a_weight_set_to_none_moved_and_given_back_survives_deepcopy(cls: type[n
     copied = copy.deepcopy(module)
     x = torch.randn(2, 1, 3, dtype=torch.float64)
     torch.testing.assert_close(copied(x)[0], module(x)[0], rtol=0, atol=0, msg="the copy computes otherwise")
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, LSTM], ids=["nn.LSTM", "replica"])
+def test_a_deleted_weight_still_moves_and_copies(cls: type[nn.LSTM]) -> None:
+    """``del module.weight_hh_l0``: the flat-weight list holds None for it; moving and copying still work."""
+    module = cls(3, 4)
+    del module.weight_hh_l0
+    module.double()  # rebuilds the flat-weight list
+    copied = copy.deepcopy(module)
+    assert [w is None for w in copied._flat_weights] == [False, True, False, False], copied._flat_weights_names
