@@ -68,19 +68,17 @@ def framework(target: object) -> Framework | None:
     return FRAMEWORKS.get(target) if isinstance(target, str) else None
 
 
-def load_wrapper(target: Framework) -> object:
-    """The wrapper class; CheckError naming the extra to install when the framework is missing."""
+def load_wrapper(target: Framework) -> tuple[object, str]:
+    """The wrapper class and ``name version`` of the framework's package (for the report's provenance).
+
+    CheckError naming the extra to install when the framework is missing.
+    """
     try:
-        metadata.version(target.distribution)
+        version = metadata.version(target.distribution)
     except metadata.PackageNotFoundError as exc:
         msg = (
             f"Expected {target.distribution} to be installed for this framework target, got none "
             "(pip install 'lstm-replica[interop]')"
         )
         raise CheckError(msg) from exc
-    return load(target.wrapper)
-
-
-def version_of(target: Framework) -> str:
-    """``name version`` of the framework's package, for the report's provenance."""
-    return f"{target.distribution} {metadata.version(target.distribution)}"
+    return load(target.wrapper), f"{target.distribution} {version}"

@@ -75,7 +75,7 @@ from lstm_replica.parity.execution import (
     make_inputs,
     run,
 )
-from lstm_replica.parity.frameworks import framework, load_wrapper, version_of
+from lstm_replica.parity.frameworks import framework, load_wrapper
 from lstm_replica.parity.globalstate import global_state, replaced
 from lstm_replica.parity.layouts import LAYOUTS, CandidateDiffers, layout_adapter
 from lstm_replica.parity.layouts import UNSUPPORTED as LAYOUT_UNSUPPORTED
@@ -187,11 +187,10 @@ def check(
         backends.validate(setup)
         named = framework(candidate)
         if named is not None:
-            loaded = load_wrapper(named)
+            loaded, provenance["framework"] = load_wrapper(named)
             weights = named.weights if weights is None else weights
             report.why_unsupported |= {f: why for f, why in named.declared.items() if f not in unsupported}
             unsupported = frozenset(unsupported) | frozenset(named.declared)
-            provenance["framework"] = version_of(named)
         else:
             loaded = load(candidate) if isinstance(candidate, str) else candidate
         tampered = replaced()
