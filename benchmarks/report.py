@@ -312,10 +312,28 @@ def main() -> int:
         ]
     lines += ["## Parity harness time", ""]
     if harness:
-        lines += table(
-            ["run", "wall s", "exit", "verdict"],
-            [[f"`{h['command']}`", f"{h['seconds']:.1f}", h["exit_status"], h["verdict"]] for h in harness.values()],
-        )
+        lines += [
+            (
+                "torch on one intra-op thread (`check()` sets it). CPU s: the run's processes, user + system. Load: "
+                "idle, or beside N busy processes (`harness_time.py --busy N`); in brackets the 1-minute load "
+                "average before and after (other work on the shared machine included)."
+            ),
+            "",
+            *table(
+                ["run", "load", "wall s", "CPU s", "exit", "verdict"],
+                [
+                    [
+                        f"`{h['command']}`",
+                        f"{h.get('load', 'not recorded')} ({', '.join(f'{a:.1f}' for a in h.get('load_average', [])) or '-'})",
+                        f"{h['seconds']:.1f}",
+                        f"{h['cpu_seconds']:.1f}" if "cpu_seconds" in h else "-",
+                        h["exit_status"],
+                        h["verdict"],
+                    ]
+                    for h in harness.values()
+                ],
+            ),
+        ]
     else:
         lines.append("Pending: `benchmarks/harness_time.py` was not run for this file.")
     args.out.write_text("\n".join(lines) + "\n")

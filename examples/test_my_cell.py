@@ -2,7 +2,8 @@
 
     pytest examples/test_my_cell.py          # one item per configuration: pytest -n auto spreads them over cores
 
-A cell has no projection, so the configurations with ``proj_size`` are left out of its certificate.
+``configurations`` lists exactly the configurations ``check`` runs for this cell and these options (a cell's
+matrix is covered without a projection, which nn.LSTMCell does not have), so each item runs one of them.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from __future__ import annotations
 import pytest
 from my_cell import MyFusedCell, MyLSTMCell
 
-from lstm_replica.parity import default_matrix
+from lstm_replica.parity import configurations
 
-CELL_CONFIGS = [c.name for c in default_matrix(seed=0) if not c.proj_size]
+OPTIONS = {"seed": 0}
+CELL_CONFIGS = [c.name for c in configurations(MyLSTMCell, **OPTIONS)]
 
 
 @pytest.mark.parametrize("name", CELL_CONFIGS)
 def test_my_cell_is_bitwise_nn_lstm_cell(lstm_parity, name):
-    report = lstm_parity(MyLSTMCell, configs=[name], seed=0)
+    report = lstm_parity(MyLSTMCell, configs=[name], **OPTIONS)
     assert report.bitwise, report.text()
 
 

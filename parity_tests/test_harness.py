@@ -132,15 +132,16 @@ def test_nn_lstm_itself_and_a_target_string_pass_the_quick_screen(candidate):
 
 
 @pytest.mark.parametrize("candidate", [nn.LSTMCell, LSTMCell])
-def test_cells_are_certified_and_projected_configs_listed_as_not_applicable(candidate):
+def test_cells_are_certified_on_the_matrix_re_covered_without_projection(candidate):
     report = check(candidate, thorough=False) if candidate is LSTMCell else check(candidate, dtypes=["float64"])
     assert report.exit_status == 0, report.text()
     assert report.kind == "cell"
     assert report.reference == "torch.nn.LSTMCell"
-    skipped = [r for r in report.results if r.status == "not applicable"]
-    assert skipped, "projected configurations must be listed as not applicable to cells"
-    assert all(r.config["proj_size"] > 0 for r in skipped), "only projected configs may be skipped"
-    assert "nn.LSTMCell has no projection" in skipped[0].reason
+    dtypes = [] if candidate is LSTMCell else ["float32", "bfloat16", "float16"]
+    expected = default_matrix(unsupported=["proj_size", *dtypes])
+    assert [r.name for r in report.results] == [c.name for c in expected], "nn.LSTMCell has no projection"
+    assert all(r.status == "bitwise" for r in report.results), report.text()
+    assert report.unsupported == [], "a cell's lack of projection is nn.LSTMCell's, not the candidate's"
     checked = report.checked[0]
     assert checked.cell_errors["single_step_max_abs"] == 0.0
     assert checked.cell_errors["accumulated_max_abs"] == 0.0

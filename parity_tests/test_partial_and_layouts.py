@@ -168,7 +168,10 @@ class X2HCell(nn.Module):
 
 @pytest.mark.parametrize(("cell", "layout"), [(ConcatCell, "concat"), (X2HCell, "x2h-h2h")])
 def test_layouts_carry_every_gradient_back(cell: type[nn.Module], layout: str) -> None:
-    report = check(cell, weights=layout, tolerance=True, quick=True)
+    # nn.Linear draws x2h's weights from U(-1/sqrt(input_size), ...), not nn.LSTM's U(-1/sqrt(hidden_size), ...):
+    # its initialisation is declared its own, and everything else is judged
+    unsupported = ["initialisation"] if cell is X2HCell else []
+    report = check(cell, weights=layout, tolerance=True, quick=True, unsupported=unsupported)
     assert report.exit_status == 0, report.text()
     compared = {d.tensor for r in report.checked for d in r.differences}
     assert "grad l0.weight_hh" in compared, sorted(compared)

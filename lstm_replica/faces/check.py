@@ -6,10 +6,18 @@ requested plot could not be drawn). The report goes to stdout; when the
 candidate could not be checked, a one-line reason also goes to stderr, as do
 tracebacks (``--verbose`` only).
 
-A configuration still running after ``--timeout`` seconds ends the run with
-exit status 2. If the candidate does not give control back even then (stuck
-outside Python), a watchdog prints the reason to stderr and ends the process
-with exit status 2 (see :mod:`lstm_replica.parity.deadline`).
+A configuration past its time limit ends the run with exit status 2. The limit
+is CPU time, so a loaded machine does not shorten it: by default a multiple of
+nn.LSTM's own time on that configuration (with a floor), with ``--timeout S``
+S CPU-seconds (0: none), and a wall-clock backstop for a candidate that waits.
+If the candidate does not give control back even then (stuck outside Python), a
+watchdog prints the reason to stderr and ends the process with exit status 2
+(see :mod:`lstm_replica.parity.deadline`).
+
+The candidate runs in a child process (see :mod:`lstm_replica.parity.isolation`):
+a segfault, ``os._exit`` or out-of-memory kill there costs the configuration it
+happened in (exit status 1), never the report. ``--no-isolate`` runs it in this
+process, for a debugger; there, a stuck candidate is ended by the watchdog above.
 """
 
 from __future__ import annotations
@@ -19,21 +27,16 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from lstm_replica.parity.configs import (
-    FEATURES,
-    PROBE_FEATURES,
-    SHORT_STEPS,
-    Config,
-    check_features,
-    dtype_restriction,
-    select,
-)
-from lstm_replica.parity.deadline import MAX_TIMEOUT_S
+from lstm_replica.parity.candidates import CheckError
+from lstm_replica.parity.configs import FEATURES, PROBE_FEATURES, SHORT_STEPS, Config
+from lstm_replica.parity.deadline import FLOOR_S, MAX_TIMEOUT_S, MULTIPLE, WALL_FACTOR
 from lstm_replica.parity.frameworks import FRAMEWORKS
+from lstm_replica.parity.isolation import check
 from lstm_replica.parity.layouts import LAYOUTS
 from lstm_replica.parity.report import Report
-from lstm_replica.parity.runner import DEFAULT_TIMEOUT_S, check
+from lstm_replica.parity.runner import DEFAULT_TIMEOUT_S, configurations
 
 DEFAULT_TARGET = "lstm_replica:LSTM"
 PREFIX = "lstm-replica check"
@@ -72,7 +75,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="every combination of layers, direction, projection, input kind and hx (about 100 configurations)",
     )
     parser.add_argument("--config", action="append", metavar="NAME", help="run only this configuration (repeatable)")
-    parser.add_argument("--list-configs", action="store_true", help="print the configuration names and exit")
+    parser.add_argument(
+        "--list-configs",
+        action="store_true",
+        help="print the names of the configurations this check would run (for TARGET and these options) and exit",
+    )
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--backend", default="native", choices=("native", "onednn", "cudnn"))
     parser.add_argument("--tf32", default="off", choices=("on", "off"), help="CUDA only")
@@ -128,7 +135,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_seconds,
         default=DEFAULT_TIMEOUT_S,
         metavar="SECONDS",
-        help=f"per configuration; past it the candidate could not be checked (default {DEFAULT_TIMEOUT_S:g}; 0: none)",
+        help="CPU seconds per configuration; past them the candidate could not be checked (0: no limit; default: "
+        f"{MULTIPLE:g} x nn.LSTM's own CPU time on the configuration, at least {FLOOR_S:g} s); a wall-clock backstop "
+        f"of {WALL_FACTOR:g} x the limit stops a candidate that waits",
     )
     parser.add_argument(
         "-x", "--fail-fast", action="store_true", help="stop at the first configuration that is not a replica"
@@ -136,10 +145,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--verbose", action="store_true", help="every parameter row, and tracebacks (on stderr)")
     parser.add_argument(
-        "--isolate",
-        action="store_true",
-        help="run the candidate in child processes: a segfault, os._exit, an out-of-memory kill or a hang costs "
-        "the configuration it happened in (reported as such), not the report",
+        "--no-isolate",
+        dest="isolate",
+        action="store_false",
+        default=True,
+        help="run the candidate in this process (for a debugger or a profiler): a segfault, os._exit or an "
+        "out-of-memory kill in it then ends the run with no report. By default it runs in a child process (a "
+        "second or two to start, importing torch): a death there costs the configuration it happened in (a "
+        "difference, exit 1) and a fresh child carries on with the rest",
+    )
+    parser.add_argument(
+        "--isolate", dest="isolate", action="store_true", default=True, help="the default (kept for compatibility)"
     )
     parser.set_defaults(func=run)
 
@@ -192,15 +208,21 @@ def _yours(args: argparse.Namespace) -> Config | None:
     )
 
 
+def _list_configs(target: str, options: dict[str, Any]) -> int:
+    """``--list-configs``: the names of the configurations ``check`` runs with these options, found as it does."""
+    try:
+        names = [c.name for c in configurations(target, on_stuck=_give_up, **options)]
+    except (CheckError, ValueError) as exc:
+        print(f"{PREFIX}: could not be checked: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(names))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     unsupported = [f.strip() for f in (args.unsupported or "").split(",") if f.strip()]
     try:
         yours = _yours(args)
-        if args.list_configs:
-            restricted = check_features(unsupported) | dtype_restriction(args.dtype)
-            matrix = select(None, args.quick, args.seed, restricted, args.thorough, yours, args.only_yours)
-            print("\n".join(c.name for c in matrix))
-            return 0
     except ValueError as exc:
         print(f"{PREFIX}: {exc}", file=sys.stderr)
         return 2
@@ -222,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "weights": args.weights,
         "progress": not args.no_progress,
-        "timeout": args.timeout or None,
+        "timeout": args.timeout,
         "fail_fast": args.fail_fast,
         "config": yours,
         "only_config": args.only_yours,
@@ -230,12 +252,9 @@ def run(args: argparse.Namespace) -> int:
         "unsupported": unsupported,
         "dtypes": args.dtype,
     }
-    if args.isolate:
-        from lstm_replica.parity.isolation import check_isolated
-
-        report = check_isolated(args.target, **options)
-    else:
-        report = check(args.target, on_stuck=_give_up, **options)
+    if args.list_configs:
+        return _list_configs(args.target, options)
+    report = check(args.target, isolate=args.isolate, on_stuck=_give_up, **options)
     print(report.text(verbose=args.verbose))
     if args.json is not None:
         try:

@@ -10,7 +10,10 @@ per-step series; when every configuration is bitwise identical, the first one,
 and the title says every error is zero.
 
 One panel per tensor; in each, the max abs difference (solid, left axis) and
-the max ulps (dashed, right axis) at each time step, over batch and features:
+the max ulps (dashed, right axis) at each time step, over batch and features.
+The numbers are the report's own series (:func:`panels`): a series' greatest
+step is its table row, and ulps follow the table's legend, not drawn where the
+values are too far apart or on both sides of zero (the table's '-'):
 
 - output: every candidate (top layer, both directions' halves together).
 - h: a module's top-layer h_t *is* its output, so the output is drawn, each
@@ -28,6 +31,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from lstm_replica.parity.compare import meaningful_ulps
 from lstm_replica.parity.report import ConfigResult, Report
 
 if TYPE_CHECKING:
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 Series = dict[str, dict[str, list[float]]]  # label -> {"max_abs": per step, "max_ulps": per step}
+Panel = tuple[str, Series, str]  # title, series, message
 
 
 class PlotUnavailable(Exception):
@@ -75,7 +80,7 @@ def _title(report: Report, result: ConfigResult) -> str:
     )
 
 
-def _module_panels(result: ConfigResult) -> list[tuple[str, Series, str]]:
+def _module_panels(result: ConfigResult) -> list[Panel]:
     steps, layers = result.steps, cast(int, result.config["num_layers"])  # Config.to_dict wrote an int
     if result.config["bidirectional"]:
         h = {"top layer h_t forward": steps["output forward"], "top layer h_t reverse": steps["output reverse"]}
@@ -83,7 +88,9 @@ def _module_panels(result: ConfigResult) -> list[tuple[str, Series, str]]:
         h = {"top layer h_t": steps["output"]}
     below = f"; layers below the top ({layers - 1}) are internal, not shown" if layers > 1 else ""
     c_n = next((d for d in result.differences if d.tensor == "c_n"), None)
-    final = f"final state c_n: max abs {c_n.max_abs:.3g}, {c_n.max_ulps:.3g} ulps" if c_n else "c_n not compared"
+    final = (
+        f"final state c_n: max abs {c_n.max_abs:.3g}, {_ulps_text(c_n.max_ulps)} ulps" if c_n else "c_n not compared"
+    )
     return [
         ("output: top layer, per time step", {"output": steps["output"]}, ""),
         (f"h: the top layer's h_t is the output{below}", h, ""),
@@ -91,7 +98,7 @@ def _module_panels(result: ConfigResult) -> list[tuple[str, Series, str]]:
     ]
 
 
-def _cell_panels(result: ConfigResult) -> list[tuple[str, Series, str]]:
+def _cell_panels(result: ConfigResult) -> list[Panel]:
     steps = result.steps
     panels = [("output: whole sequences through the layer machinery, top layer", {"output": steps["output"]}, "")]
     for state in "hc":
@@ -105,10 +112,27 @@ def _cell_panels(result: ConfigResult) -> list[tuple[str, Series, str]]:
     return panels
 
 
+def panels(report: Report, result: ConfigResult) -> list[Panel]:
+    """What :func:`render` draws for ``result``, panel by panel: the report's own per-step series, unchanged."""
+    return _cell_panels(result) if report.kind == "cell" else _module_panels(result)
+
+
+def _ulps_text(value: float) -> str:
+    """An ulps figure as the table shows it: the number, or '-' where it says nothing."""
+    shown = meaningful_ulps(value)
+    return "-" if shown is None else f"{shown:.3g}"
+
+
 def _finite(values: list[float]) -> tuple[list[float], int]:
     """The values with non-finite ones as NaN (not drawn), and how many there were."""
     kept = [v if math.isfinite(v) else math.nan for v in values]
     return kept, sum(not math.isfinite(v) for v in values)
+
+
+def drawn_ulps(values: list[float]) -> tuple[list[float], int]:
+    """The ulps per step as drawn: NaN (not drawn) where the table shows '-', and at how many steps."""
+    kept = [math.nan if meaningful_ulps(v) is None else v for v in values]
+    return kept, sum(meaningful_ulps(v) is None for v in values)
 
 
 def _draw(ax: Axes, title: str, series: Series, message: str) -> None:
@@ -122,10 +146,11 @@ def _draw(ax: Axes, title: str, series: Series, message: str) -> None:
     for colour, (label, values) in zip(colours, series.items(), strict=False):
         steps = range(len(values["max_abs"]))
         max_abs, bad_abs = _finite(values["max_abs"])
-        max_ulps, _ = _finite(values["max_ulps"])
+        max_ulps, bad_ulps = drawn_ulps(values["max_ulps"])
         unseen = f" (NaN or inf at {bad_abs} steps, not drawn)" if bad_abs else ""
+        apart = f" ('-' at {bad_ulps} steps: too far apart or on both sides of zero, not drawn)" if bad_ulps else ""
         ax.plot(steps, max_abs, color=colour, marker=".", markersize=3, label=f"{label}: max abs{unseen}")
-        twin.plot(steps, max_ulps, color=colour, linestyle="--", linewidth=0.8, label=f"{label}: max ulps")
+        twin.plot(steps, max_ulps, color=colour, linestyle="--", linewidth=0.8, label=f"{label}: max ulps{apart}")
     ax.set_ylabel("max abs difference", fontsize=8)
     twin.set_ylabel("max ulps", fontsize=8)
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
@@ -140,12 +165,12 @@ def render(report: Report, result: ConfigResult) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    panels = _cell_panels(result) if report.kind == "cell" else _module_panels(result)
+    drawn = panels(report, result)
     figure = Figure(figsize=(11, 10), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
-    heights = [1 if series else 0.4 for _, series, _ in panels]  # a panel with a message only is low
+    heights = [1 if series else 0.4 for _, series, _ in drawn]  # a panel with a message only is low
     axes = figure.subplots(3, 1, sharex=True, height_ratios=heights)
-    for ax, (title, series, message) in zip(axes, panels, strict=True):
+    for ax, (title, series, message) in zip(axes, drawn, strict=True):
         _draw(ax, title, series, message)
     axes[-1].set_xlabel("time step")
     figure.suptitle(_title(report, result), fontsize=9)

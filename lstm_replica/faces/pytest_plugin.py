@@ -6,6 +6,9 @@
 
 The fixture is :func:`lstm_replica.parity.assert_lstm_parity`: it fails the
 test with the full report unless the candidate is a replica, and returns the report.
+The candidate runs in a child process (one per pytest process, reused from item to
+item), so a segfault or ``os._exit`` in it fails the test with the report instead of
+ending pytest; ``lstm_parity(MyLSTM, isolate=False)`` runs it in the test's process.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+MEANINGFUL_ULPS = 1e6  # beyond this the values are simply far apart (or on both sides of zero): ulps say nothing
+
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -148,6 +150,24 @@ def _ulps(a: Tensor, b: Tensor) -> Tensor:
     return torch.where(differing(a, b), torch.where(one_nan, torch.nan, ulp_distance(a, b)), 0.0)
 
 
+def meaningful_ulps(ulps: float) -> float | None:
+    """``ulps`` where it says something, else None: the report's '-' (see :data:`MEANINGFUL_ULPS`).
+
+    Beyond :data:`MEANINGFUL_ULPS` (or NaN, inf) the values are simply far apart or on both sides of zero,
+    where :func:`ulp_distance` counts every float between them through zero. Every ulps figure shown, in
+    the table, the cell-error line and the plot, goes through this one rule.
+    """
+    return ulps if ulps <= MEANINGFUL_ULPS else None
+
+
+def _atol(tolerance: Tolerance, reference: Tensor) -> float:
+    """The absolute tolerance for ``reference``: scaled by its largest finite magnitude where the row says so."""
+    if not tolerance.relative_to_largest:
+        return tolerance.atol
+    finite = reference.to(torch.float64).abs().nan_to_num(0.0, 0.0, 0.0)
+    return tolerance.atol * max(1.0, float(finite.max()))
+
+
 def compare(
     tensor: str, candidate: Tensor | None, reference: Tensor | None, tolerance: Tolerance, probe: str = ""
 ) -> Difference:
@@ -172,6 +192,10 @@ def compare(
     a, b = candidate.detach().cpu(), reference.detach().cpu()
     if a.numel() == 0:
         return Difference(tensor, True, True, 0.0, 0.0, 0.0, probe=probe)
+    if torch.equal(a, b):  # bitwise equal, the common case: what the measurement below would find, at a fraction
+        allowed = (_atol(tolerance, b) + tolerance.rtol * b.flatten()[:1].to(torch.float64).abs()).nan_to_num(0.0)
+        worst_index = list(_unravel(0, a.shape))
+        return Difference(tensor, True, True, 0.0, 0.0, 0.0, "", probe, 0, a.numel(), worst_index, float(allowed[0]))
     nan = int((a.isnan() & ~b.isnan()).sum())
     note = f"NaN in {nan} of {a.numel()} elements where the reference has a number" if nan else ""
     one_nan = a.isnan() ^ b.isnan()  # NaN on one side only: an infinite difference (and NaN != NaN in a report)
@@ -179,11 +203,7 @@ def compare(
     diff = torch.where(differing(a, b), diff, torch.zeros_like(diff)).masked_fill(one_nan, float("inf"))
     rel = diff / b.to(torch.float64).abs().clamp_min(torch.finfo(b.dtype).tiny)
     rel = torch.where(differing(a, b), rel, torch.zeros_like(rel)).masked_fill(one_nan, float("inf"))
-    atol = tolerance.atol
-    if tolerance.relative_to_largest:
-        finite = b.to(torch.float64).abs().nan_to_num(0.0, 0.0, 0.0)
-        atol *= max(1.0, float(finite.max()))
-    bound = atol + tolerance.rtol * b.to(torch.float64).abs()
+    bound = _atol(tolerance, b) + tolerance.rtol * b.to(torch.float64).abs()
     within = (diff <= bound) | ~differing(a, b)
     worst = int(diff.flatten().argmax())
     return Difference(

@@ -16,16 +16,19 @@ joins the matrix as a configuration labelled ``yours``.
 
 Features a candidate declares unsupported (``unsupported={"proj_size", ...}``)
 become constraints, and the covering is rebuilt among the remaining values, so
-everything else is still exercised in combination.
+everything else is still exercised in combination. So do the features the
+harness rules out itself (those the candidate refuses when tried, a weight
+layout's, a cell's projection, the dtypes ``--dtype`` leaves out): which
+configurations a candidate runs is ``runner.configurations``, not this matrix.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Iterable
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from itertools import combinations, product
-from typing import TypedDict
+from typing import Any, TypedDict, cast
 
 import torch
 
@@ -81,6 +84,12 @@ FEATURES: dict[str, tuple[str, Value]] = {
 # features that are not a factor value: a probe the candidate cannot take part in ("initialisation": its own
 # initial weights are not drawn as nn.LSTM draws them, so neither they nor reset_parameters()' draws are judged)
 PROBE_FEATURES = ("double_backward", "initialisation")
+# the command line's and torch's words for two Config fields: --seq-len / seq_len, --batch-size / batch_size
+ALIASES = {"seq_len": "steps", "batch_size": "batch"}
+
+
+class ConfigKeysError(TypeError):
+    """A configuration given as a dict with a key that is neither a :class:`Config` field nor an alias of one."""
 
 
 class Placement(TypedDict, total=False):
@@ -104,7 +113,10 @@ class ModuleKwargs(Placement, total=False):
 
 
 class ConfigFields(TypedDict, total=False):
-    """The fields of a :class:`Config`, as a researcher may give them in a dict (``check(config={...})``)."""
+    """The fields of a :class:`Config`, as a researcher may give them in a dict (``check(config={...})``).
+
+    ``seq_len`` and ``batch_size`` (the command line's ``--seq-len`` / ``--batch-size``) name ``steps`` and ``batch``.
+    """
 
     num_layers: int
     bidirectional: bool
@@ -120,6 +132,8 @@ class ConfigFields(TypedDict, total=False):
     input_size: int
     hidden_size: int
     label: str
+    seq_len: int
+    batch_size: int
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,20 @@ class Config:
     input_size: int = 4
     hidden_size: int = 6
     label: str = ""
+
+    @classmethod
+    def from_fields(cls, given: Mapping[str, object]) -> Config:
+        """A configuration from its fields in a dict; ``seq_len`` and ``batch_size`` name ``steps`` and ``batch``."""
+        known = [f.name for f in fields(cls)]
+        unknown = [key for key in given if key not in known and key not in ALIASES]
+        if unknown:
+            msg = f"Expected Config keys from {', '.join([*known, *ALIASES])}, got {', '.join(map(str, unknown))}"
+            raise ConfigKeysError(msg)
+        twice = [f"{alias} and {field}" for alias, field in ALIASES.items() if alias in given and field in given]
+        if twice:
+            msg = f"Expected each Config field once, got both {', '.join(twice)}"
+            raise ConfigKeysError(msg)
+        return cls(**cast("dict[str, Any]", {ALIASES.get(key, key): value for key, value in given.items()}))
 
     @property
     def name(self) -> str:
@@ -462,23 +490,34 @@ def select(
     yours: Config | None = None,
     only_yours: bool = False,
 ) -> list[Config]:
-    """The configurations to run: the named ones (from either matrix), else the quick or default matrix."""
+    """The configurations to run: the named ones (from either matrix), else the quick or default matrix.
+
+    ``unsupported``: every feature ruled out (declared, refused, a layout's, a cell's projection, other dtypes, a
+    backend's); both matrices are chosen without them, and a name only the unrestricted matrices hold is refused
+    as not applicable, with the features that rule it out.
+    """
     if only_yours:
         if yours is None:
             msg = "Expected your configuration (--input-size, --hidden-size, ...) with --only-yours, got none"
             raise ValueError(msg)
         return [replace(yours, label="yours")]
     features = check_features(unsupported)
+    own = [replace(yours, label="yours")] if yours is not None else []
     matrix = default_matrix(seed, features, thorough, yours)
-    if quick:
-        matrix = [c for c in quick_matrix() if allowed(assignment_of(c), features)] + (
-            [replace(yours, label="yours")] if yours is not None else []
-        )
+    screen = [c for c in quick_matrix() if allowed(assignment_of(c), features)] + own
     if not names:
-        return matrix
-    known = {c.name: c for c in default_matrix(seed, features, thorough, yours) + quick_matrix()}
-    missing = [n for n in names if n not in known]
-    if missing:
-        msg = f"Expected configuration names from --list-configs (for this --seed), got unknown {', '.join(missing)}"
+        return screen if quick else matrix
+    known = {c.name: c for c in matrix + screen}
+    unrestricted = {c.name for c in default_matrix(seed, (), thorough, yours) + quick_matrix()}
+    missing = [n for n in names if n not in known and n not in unrestricted]
+    inapplicable = [n for n in names if n not in known and n in unrestricted]
+    got = [f"unknown {', '.join(missing)}"] if missing else []
+    if inapplicable:
+        without = ", ".join(sorted(f for f in features if f in FEATURES))
+        got.append(f"not applicable {', '.join(inapplicable)} (this candidate's matrix is chosen without {without})")
+    if got:
+        msg = f"Expected configuration names from --list-configs (for this --seed), got {'; '.join(got)}"
+        if inapplicable:
+            msg += "; --list-configs with the same target and options, or configurations() in Python, lists them"
         raise ValueError(msg)
     return [known[n] for n in names]

@@ -370,6 +370,41 @@ def build_pair(candidate: Candidate, config: Config, device: str, seed: int, res
     return Pair(candidate_side, reference_side, ref_params, sync, pmap, initial, reference_initial, train_cells)
 
 
+def redraw_initial(
+    candidate: Candidate, config: Config, device: str, seed: int, pmap: ParamMap
+) -> dict[str, Tensor | None]:
+    """The candidate's own initial weights once more, every unit built under ``seed``, in nn.LSTM's names."""
+    factory_kwargs: Placement = {"device": device, "dtype": config.torch_dtype}
+    specs = [("", config.module_kwargs())] if candidate.kind == "module" else cell_units(config)
+    built = _seeded_build(
+        seed, lambda: [construct_candidate(candidate.factory, {**kwargs, **factory_kwargs}) for _, kwargs in specs]
+    )
+    own = {
+        name: p.detach().clone()
+        for (prefix, _), m in zip(specs, built, strict=True)
+        for name, p in trainable(m, prefix).items()
+    }
+    return pmap.to_reference(own)
+
+
+def cast_hint(candidate: Candidate, config: Config) -> str:
+    """Why the candidate's initial weights cannot be nn.LSTM's draws, where its constructor says so ("" if not).
+
+    A constructor that takes no ``dtype`` draws in the default dtype and is cast by ``.to(dtype)`` after:
+    nn.LSTM draws in the requested dtype, so the values differ though the distribution is the same.
+    """
+    accepted = accepted_keywords(candidate.factory)
+    default = torch.get_default_dtype()
+    if accepted is None or "dtype" in accepted or config.torch_dtype == default:
+        return ""
+    drawn, wanted = str(default).removeprefix("torch."), config.dtype
+    return (
+        f"drawn in {drawn} and cast to {wanted}: the constructor takes no dtype, so its weights were drawn in the "
+        f"default dtype and the harness applied .to({wanted}); nn.LSTM draws in {wanted}. Take device=None, "
+        "dtype=None and create the parameters with them"
+    )
+
+
 def _offsets(
     units: list[Unit], load: Callable[[nn.Module, nn.Module], None], twin: Callable[[Unit], tuple[nn.Module, nn.Module]]
 ) -> dict[str, Tensor]:

@@ -7,12 +7,19 @@ state differs. A gradient difference is located where backpropagation meets
 it first (the last step). The gate is read from the gate blocks of a
 parameter gradient, or, for a forward difference, from a one-step probe that
 saturates three gates to exactly 1 in both sides and leaves one live.
+
+The likely cause of a forward difference is named where a second one-step
+probe leaves no doubt (:func:`probe_cause`): h and c exchanged, hx read as
+(c, h), the gate blocks permuted, or a square weight block transposed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from itertools import permutations
 
 import torch
 from torch import Tensor
@@ -20,9 +27,9 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from lstm_replica.names import parse_parameter_name
 from lstm_replica.parity.candidates import CheckError
-from lstm_replica.parity.compare import differing
+from lstm_replica.parity.compare import compare, differing, tolerance_for
 from lstm_replica.parity.configs import Config
-from lstm_replica.parity.execution import Outcome, Pair
+from lstm_replica.parity.execution import Forward, Outcome, Pair
 
 GATES = "ifgo"
 SATURATING = 40.0  # sigmoid(40) and tanh(40) round to exactly 1.0 in float32 and float64
@@ -37,6 +44,7 @@ class Location:
     batch_index: int | None = None
     gate: str | None = None
     note: str = ""
+    cause: str = ""  # the likely cause, where the evidence leaves no doubt (see probe_cause)
 
     def describe(self) -> str:
         parts = [self.tensor]
@@ -51,7 +59,9 @@ class Location:
         parts.append(
             ("all gates" if self.gate == "all gates" else f"gate {self.gate}") if self.gate else "gate not isolable"
         )
-        return ", ".join(parts) + (f" ({self.note})" if self.note else "")
+        notes = [self.note, f"likely cause: {self.cause}" if self.cause else ""]
+        said = "; ".join(n for n in notes if n)
+        return ", ".join(parts) + (f" ({said})" if said else "")
 
 
 def time_major(t: Tensor, config: Config, packing: tuple[Tensor, Tensor | None, Tensor | None] | None) -> Tensor:
@@ -131,9 +141,17 @@ def _locate_parameter(name: str, a: Tensor, b: Tensor) -> Location:
 
 
 def locate(
-    name: str, cand: Outcome, ref: Outcome, config: Config, probe: Callable[[], str | None] | None = None
+    name: str,
+    cand: Outcome,
+    ref: Outcome,
+    config: Config,
+    probe: Callable[[], str | None] | None = None,
+    cause: Callable[[], str | None] | None = None,
 ) -> Location:
-    """The location of the first difference in tensor ``name``; ``probe`` finds the gate of a forward difference."""
+    """The location of the first difference in tensor ``name``.
+
+    ``probe`` finds the gate of a forward difference, ``cause`` its likely cause (see :func:`probe_cause`).
+    """
     a, b = cand.tensors.get(name), ref.tensors.get(name)
     if a is None or b is None or a.shape != b.shape:
         return Location(name, note="wrong shape or missing")
@@ -151,9 +169,9 @@ def locate(
         mask = differing(a, b)  # teacher-forced steps (L, N, H) of layer 0, forward
         t = _first_index(mask.flatten(1).any(1))
         loc = Location(name, t, 0, "forward", _first_index(mask[t].reshape(mask.size(1), -1).any(1)))
-    if probe is None:
-        return loc
-    return Location(loc.tensor, loc.time_step, loc.layer, loc.direction, loc.batch_index, probe(), loc.note)
+    gate = loc.gate if probe is None else probe()
+    why = "" if cause is None else cause() or ""
+    return Location(loc.tensor, loc.time_step, loc.layer, loc.direction, loc.batch_index, gate, loc.note, why)
 
 
 def probe_gate(make_pair: Callable[[Config], Pair], config: Config, generator: torch.Generator) -> str | None:
@@ -196,3 +214,117 @@ def _differs(a: Tensor | PackedSequence, b: Tensor | PackedSequence) -> bool:
         msg = "Expected forward to return a Tensor output for a Tensor input, got a PackedSequence"
         raise CheckError(msg)
     return a.shape != b.shape or bool(differing(a, b).any())
+
+
+Results = tuple[Tensor, Tensor, Tensor]  # output, h_n, c_n of one call
+
+
+def probe_cause(make_pair: Callable[[Config], Pair], config: Config, generator: torch.Generator) -> str | None:
+    """The likely cause of a forward difference, where a one-step probe leaves no doubt; None otherwise.
+
+    One step of a batch of 2 from a random state, in float64, candidate against nn.LSTM. The candidate's
+    results are matched (within the float64 tolerance) against nn.LSTM's with one thing changed: h and c
+    exchanged in the result, or in hx; the gate blocks of rows permuted (the 23 other orders); one square
+    gate block of weight_ih or weight_hh, or all four, transposed. A cause is named only when exactly one of
+    these matches and the unchanged reference does not; a candidate that cannot be probed so names none.
+    """
+    probe = Config(batch=2, steps=1, input_size=config.input_size, hidden_size=config.hidden_size, dtype="float64")
+    x = torch.randn(1, 2, probe.input_size, generator=generator, dtype=torch.float64)  # (L=1, N=2, H_in)
+    h0, c0 = (torch.randn(1, 2, probe.hidden_size, generator=generator, dtype=torch.float64) for _ in range(2))
+    try:
+        pair = make_pair(probe)
+        device = next(iter(pair.reference_parameters.values())).device
+        x, h0, c0 = x.to(device), h0.to(device), c0.to(device)
+        with torch.no_grad():
+            return _cause(pair, x, (h0, c0))
+    except Exception:  # noqa: BLE001 - the candidate may raise anything: then no cause is named
+        return None
+
+
+def _cause(pair: Pair, x: Tensor, hx: tuple[Tensor, Tensor]) -> str | None:
+    mine, theirs = _results(pair.candidate.forward, x, hx), _results(pair.reference.forward, x, hx)
+    if _same(mine, theirs):
+        return None  # one step shows no difference: nothing to name
+    found = []
+    if _same(mine[1:], (theirs[2], theirs[1])):
+        found.append("h and c exchanged: the candidate's h is nn.LSTM's c and its c is nn.LSTM's h")
+    if _same(mine, _results(pair.reference.forward, x, (hx[1], hx[0]))):
+        found.append("h_0 and c_0 exchanged: the candidate reads hx as (c, h)")
+    params = pair.reference_parameters
+    gated = {n: t for n, t in params.items() if parse_parameter_name(n).kind != "weight_hr"}
+    for order in permutations(range(len(GATES))):
+        if order == tuple(range(len(GATES))):
+            continue
+        with _changed(gated, partial(_permuted, order=order)):
+            if _same(mine, _results(pair.reference.forward, x, hx)):
+                read_as = [GATES[order.index(block)] for block in range(len(GATES))]
+                found.append(
+                    f"gates permuted: the candidate reads nn.LSTM's gate blocks i, f, g, o as {', '.join(read_as)}"
+                )
+    for name, tensor in gated.items():
+        rows = tensor.size(0) // len(GATES)
+        if tensor.dim() != 2 or tensor.size(1) != rows:
+            continue  # only a square gate block can be used transposed
+        for blocks in [*([k] for k in range(len(GATES))), list(range(len(GATES)))]:
+            with _changed({name: tensor}, partial(_transposed, blocks=blocks)):
+                if _same(mine, _results(pair.reference.forward, x, hx)):
+                    found.append(_transposed_words(pair, name, blocks))
+    return found[0] if len(found) == 1 else None
+
+
+def _results(forward: Forward, x: Tensor, hx: tuple[Tensor, Tensor]) -> Results:
+    output, (h, c) = forward(x, hx)
+    if isinstance(output, PackedSequence):
+        msg = "Expected forward to return a Tensor output for a Tensor input, got a PackedSequence"
+        raise CheckError(msg)
+    return output, h, c
+
+
+def _same(a: tuple[Tensor, ...], b: tuple[Tensor, ...]) -> bool:
+    """Every tensor of ``a`` within the float64 tolerance of ``b``'s, shapes and dtypes alike."""
+    row = tolerance_for("native", torch.float64)
+    return all(
+        isinstance(mine, Tensor) and compare("probe", mine, theirs, row).within_tolerance
+        for mine, theirs in zip(a, b, strict=True)
+    )
+
+
+@contextmanager
+def _changed(tensors: dict[str, Tensor], change: Callable[[Tensor], Tensor]) -> Iterator[None]:
+    """The reference's ``tensors`` replaced in place by ``change(tensor)`` for the block; restored after."""
+    saved = {name: t.detach().clone() for name, t in tensors.items()}
+    try:
+        for name, t in tensors.items():
+            t.copy_(change(saved[name]))
+        yield
+    finally:
+        for name, t in tensors.items():
+            t.copy_(saved[name])
+
+
+def _permuted(t: Tensor, order: tuple[int, ...]) -> Tensor:
+    """A ``(4H, ...)`` tensor whose gate block k is ``t``'s block ``order[k]``."""
+    return torch.cat([t.chunk(len(GATES))[k] for k in order])
+
+
+def _transposed(t: Tensor, blocks: list[int]) -> Tensor:
+    """A ``(4H, H)`` weight with the square gate blocks ``blocks`` transposed."""
+    chunks = list(t.chunk(len(GATES)))  # 4 x (H, H)
+    return torch.cat([chunk.t() if k in blocks else chunk for k, chunk in enumerate(chunks)])
+
+
+def _transposed_words(pair: Pair, name: str, blocks: list[int]) -> str:
+    """The transposed-weight cause in words, naming the candidate's parameters that hold those blocks."""
+    pmap = pair.pmap
+    names = list(pmap.ref_shapes)
+    start = sum(pmap.ref_shapes[n].numel() for n in names[: names.index(name)])
+    size = pmap.ref_shapes[name].numel() // len(GATES)
+    held = [
+        cand
+        for cand, index in pmap.sources.items()
+        if any(bool(((index >= start + k * size) & (index < start + (k + 1) * size)).any()) for k in blocks)
+    ]
+    which = "all four gate blocks" if len(blocks) == len(GATES) else f"the gate {GATES[blocks[0]]} block"
+    side = "x" if parse_parameter_name(name).kind == "weight_ih" else "h"
+    holders = f" (the candidate's {', '.join(held)})" if held else ""
+    return f"a transposed weight: {which} of {name}{holders} used as {side} @ W where nn.LSTM has {side} @ Wᵀ"

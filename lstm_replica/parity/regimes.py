@@ -19,10 +19,6 @@ scales the inputs, puts rows of exact zeros in (one sequence, one time step,
 one row of the initial state), a few extreme finite values (sqrt(max) / 16 of
 the dtype: tanh through exp overflows there), and an initial cell state of
 magnitude 100 to 200, so |c| >= 100 from the first step whenever hx is given.
-
-The initial-weight check lives here too: bitwise equal to ``nn.LSTM``'s for
-the same seed, or, under ``--tolerance``, drawn from the same distribution
-U(-1/sqrt(H), 1/sqrt(H)) by a one-sample Kolmogorov-Smirnov test.
 """
 
 from __future__ import annotations
@@ -39,8 +35,6 @@ STRESS_INPUT = 3.0
 STRESS_BIAS = 30.0
 STRESS_CELL = (100.0, 200.0)
 STRESS_TOLERANCE = 30.0  # x the default tolerance under --tolerance: gate sums are ~30x default ones
-KS_ALPHA = 1e-4  # p-value below which initial weights are "not nn.LSTM's distribution"
-KS_TEST = "one-sample Kolmogorov-Smirnov test against U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))"
 
 
 def stress_weights(params: dict[str, Tensor], hidden_size: int, generator: torch.Generator) -> None:
@@ -94,17 +88,3 @@ def stress_state(h0: Tensor, c0: Tensor, generator: torch.Generator) -> tuple[Te
     magnitude = torch.rand(c0.shape, generator=generator, dtype=torch.float64) * (hi - lo) + lo
     sign = torch.randint(0, 2, c0.shape, generator=generator).to(torch.float64) * 2 - 1
     return h0, (magnitude * sign).to(c0.dtype).to(c0.device)
-
-
-def ks_pvalue(sample: Tensor, bound: float) -> tuple[float, float]:
-    """Kolmogorov-Smirnov statistic and asymptotic p-value of ``sample`` against U(-bound, bound)."""
-    x = sample.detach().to(torch.float64).flatten().sort().values
-    n = x.numel()
-    cdf = ((x + bound) / (2 * bound)).clamp(0, 1)
-    ranks = torch.arange(1, n + 1, dtype=torch.float64)
-    d = float(torch.maximum(ranks / n - cdf, cdf - (ranks - 1) / n).max())
-    lam = (math.sqrt(n) + 0.12 + 0.11 / math.sqrt(n)) * d  # Stephens' small-sample correction
-    if lam < 0.2:
-        return d, 1.0  # the series below converges slowly there, and p rounds to 1 anyway
-    p = 2 * sum((-1) ** (k - 1) * math.exp(-2 * (k * lam) ** 2) for k in range(1, 101))
-    return d, min(max(p, 0.0), 1.0)

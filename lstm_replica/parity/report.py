@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from lstm_replica.parity.compare import Difference
+from lstm_replica.parity.compare import MEANINGFUL_ULPS, Difference, meaningful_ulps
 from lstm_replica.parity.locate import Location
 
 
@@ -160,11 +160,16 @@ class Report:
 
 SCHEMA_VERSION = 2  # of --json: fields are only ever added; README.md, "The JSON report", lists them
 FOLDED_PROBE = "initial and trained bias values"  # skipped where the candidate folds b_ih + b_hh into one bias
-MEANINGFUL_ULPS = 1e6  # beyond this the values are simply far apart (or on both sides of zero): ulps say nothing
+
+
+def _ulps(value: float, spec: str) -> str:
+    """An ulps figure as shown: formatted with ``spec`` where it means something, else '-' (the legend's rule)."""
+    shown = meaningful_ulps(value)
+    return "-" if shown is None else format(shown, spec)
 
 
 def _row(config: str, tensor: str, bitwise: str, d: Difference | None) -> str:
-    ulps = f"{d.max_ulps:>8.3g}" if d and d.max_ulps <= MEANINGFUL_ULPS else f"{'-':>8}"
+    ulps = f"{_ulps(d.max_ulps, '.3g') if d else '-':>8}"
     numbers = f"{d.max_abs:>9.2g} {d.max_rel:>9.2g} {ulps}" if d else ""
     if d and d.elements and not d.bitwise:
         numbers += f"  {d.mismatched}/{d.elements} ({100 * d.mismatched / d.elements:.3g}%)"
@@ -225,8 +230,8 @@ def _config_lines(result: ConfigResult, verbose: bool) -> list[str]:
         e = result.cell_errors
         lines.append(
             f"{'':<60} cell error: single step (teacher-forced) max abs {e['single_step_max_abs']:.2g} "
-            f"/ {e['single_step_max_ulps']:.0f} ulps; accumulated over {result.config['steps']} steps "
-            f"max abs {e['accumulated_max_abs']:.2g} / {e['accumulated_max_ulps']:.0f} ulps"
+            f"/ {_ulps(e['single_step_max_ulps'], '.0f')} ulps; accumulated over {result.config['steps']} steps "
+            f"max abs {e['accumulated_max_abs']:.2g} / {_ulps(e['accumulated_max_ulps'], '.0f')} ulps"
         )
     if result.location is not None:
         lines.append(f"{'':<60} first difference: {result.location.describe()}")

@@ -23,21 +23,31 @@ draws replay too, and the caller's generator is left as it was); weights,
 inputs and upstream gradients derive from that seed. The same ``seed`` gives
 the same report; the seed is in its provenance.
 
-Time limit. Each configuration gets ``timeout`` seconds (see
-:mod:`lstm_replica.parity.deadline`); the first that runs past it ends the run,
-the configurations after it are listed as not run.
+Time limit. Each configuration gets a limit in CPU time of this process, by default a
+multiple of what nn.LSTM itself took on it, measured just before (``timeout``: that many
+CPU seconds instead; see :mod:`lstm_replica.parity.deadline`), so that a verdict does not
+depend on the machine's load; the first configuration that runs past it ends the run, the
+configurations after it are listed as not run.
+
+Threads. torch's intra-op thread count is :data:`HARNESS_THREADS` (1) for candidate and
+reference alike while :func:`check` runs, and the caller's afterwards: the harness's tensors
+are too small to gain from threads, and on a shared machine the threads wait for one another
+(see README.md, "How long a check takes"). The report's provenance names it.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import platform
+import time
 import traceback
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TypedDict
+from typing import TYPE_CHECKING, ParamSpec, TypedDict, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -57,8 +67,15 @@ from lstm_replica.parity.candidates import (
     load_adapter,
 )
 from lstm_replica.parity.compare import Difference, Tolerance, compare, per_step, tolerance_for
-from lstm_replica.parity.configs import Config, ConfigFields, check_features, dtype_restriction, select
-from lstm_replica.parity.deadline import TimedOut, deadline
+from lstm_replica.parity.configs import (
+    Config,
+    ConfigFields,
+    ConfigKeysError,
+    check_features,
+    dtype_restriction,
+    select,
+)
+from lstm_replica.parity.deadline import NO_LIMIT, TimedOut, deadline, limit_for
 from lstm_replica.parity.diagnose import LOW_PRECISION, diagnose
 from lstm_replica.parity.execution import (
     Candidate,
@@ -70,17 +87,20 @@ from lstm_replica.parity.execution import (
     Side,
     WrongResult,
     build_pair,
+    cast_hint,
     cell_units,
     construct_candidate,
     make_inputs,
+    redraw_initial,
     run,
 )
 from lstm_replica.parity.frameworks import framework, load_wrapper
 from lstm_replica.parity.globalstate import global_state, replaced
 from lstm_replica.parity.layouts import LAYOUTS, CandidateDiffers, layout_adapter
 from lstm_replica.parity.layouts import UNSUPPORTED as LAYOUT_UNSUPPORTED
-from lstm_replica.parity.locate import locate, probe_gate, time_major
-from lstm_replica.parity.progress import Progress
+from lstm_replica.parity.locate import locate, probe_cause, probe_gate, time_major
+from lstm_replica.parity.parammap import unused_parameters
+from lstm_replica.parity.progress import Progress, work
 from lstm_replica.parity.report import FOLDED_PROBE, ConfigResult, Report
 from lstm_replica.parity.session import (
     FOLDED,
@@ -98,9 +118,16 @@ from lstm_replica.parity.session import (
     training,
 )
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 REFERENCES = {"module": "torch.nn.LSTM", "cell": "torch.nn.LSTMCell"}
 FORWARD = ("output", "h_n", "c_n", "step h (teacher-forced)", "step c (teacher-forced)")
-DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_TIMEOUT_S: float | None = None  # None: tied to nn.LSTM's own time per configuration (see .deadline)
+HARNESS_THREADS = 1  # torch's intra-op threads while check() runs (see the module docstring)
+P = ParamSpec("P")
+R = TypeVar("R")
+PROBED = Config(input_size=3, hidden_size=4)  # the small configuration features are tried on
 CellStep = Callable[[Tensor, Hidden], Hidden]  # a cell called as cell(x_t, (h, c)) -> (h, c)
 
 
@@ -137,6 +164,109 @@ def config_seed(seed: int, config: Config) -> int:
     return (seed * 1_000_003 + zlib.crc32(config.name.encode())) % 2**62
 
 
+@dataclass
+class Selection:
+    """What :func:`check` runs, chosen before anything is compared: the candidate and its configurations."""
+
+    spec: Candidate
+    declared: frozenset[str]  # features the candidate lacks: declared, refused when tried, or its layout's
+    excluded: dict[str, str]  # features this backend cannot compare -> why
+    configs: list[Config]
+
+
+def configurations(
+    candidate: object = "lstm_replica:LSTM", *, isolate: bool = True, **options: Unpack[CheckArguments]
+) -> list[Config]:
+    """The configurations ``check(candidate, **options)`` runs, in its order, chosen by the same code.
+
+    The candidate is loaded and its features tried as :func:`check` does; then what it refuses, its ``weights``
+    layout's limits, a cell's lack of projection, ``unsupported``, ``dtypes`` and the backend's exclusions rule
+    configurations out, and ``configs``, ``config``, ``only_config``, ``quick``, ``thorough`` and ``seed`` choose
+    among the rest. So ``[c.name for c in configurations(MyLSTM, **options)]`` parametrizes one pytest item per
+    configuration of ``check(MyLSTM, **options)``, each run as ``check(MyLSTM, configs=[name], **options)``.
+    Options that choose nothing (``tolerance``, ``progress``, ``isolate``, ...) are taken and ignored, so both
+    take one dict; the choice is made in this process (the candidate is built and called on a small
+    configuration). Raises :class:`CheckError`, ValueError or :class:`ConfigKeysError` with the reason where
+    ``check`` reports that the candidate could not be checked.
+    """
+    del isolate  # check's: where the candidate runs, not which configurations
+    given = inspect.signature(check).bind(candidate, **options)
+    given.apply_defaults()  # check's own defaults: the same selection
+    chosen = given.arguments
+    setup = Backend(chosen["device"], chosen["backend"], chosen["tf32"])
+    scratch = Report("", "?", "?", "bitwise", {})  # _select notes what it learns here: not needed
+    selecting = [p.name for p in inspect.signature(_select).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    return _select(candidate, scratch, setup, **{k: chosen[k] for k in selecting}).configs
+
+
+def _select(
+    candidate: object,
+    report: Report,
+    setup: Backend,
+    *,
+    configs: list[str] | None,
+    quick: bool,
+    seed: int,
+    weights: str | WeightAdapter | None,
+    timeout: float | None,
+    on_stuck: Callable[[str], None] | None,
+    config: Config | ConfigFields | None,
+    only_config: bool,
+    thorough: bool,
+    unsupported: tuple[str, ...] | list[str] | frozenset[str],
+    dtypes: tuple[str, ...] | list[str] | None,
+) -> Selection:
+    """Load ``candidate``, learn what it lacks (into ``report.why_unsupported``) and choose its configurations.
+
+    Raises :class:`CheckError` or ValueError when it cannot be checked; see :func:`check` for the options.
+    """
+    backends.validate(setup)
+    named = framework(candidate)
+    if named is not None:
+        loaded, report.provenance["framework"] = load_wrapper(named)
+        weights = named.weights if weights is None else weights
+        report.why_unsupported |= {f: why for f, why in named.declared.items() if f not in unsupported}
+        unsupported = frozenset(unsupported) | frozenset(named.declared)
+    else:
+        loaded = load(candidate) if isinstance(candidate, str) else candidate
+    tampered = replaced()
+    if tampered:
+        msg = f"Expected torch's own LSTM and comparison functions, got: {'; '.join(tampered)} (restored)"
+        raise CheckError(msg)
+    factory = as_factory(loaded)
+    kind = kind_of(factory)
+    declared = check_features(unsupported)
+    report.why_unsupported |= _probed(factory, kind, declared, timeout, on_stuck)
+    layout = weights if isinstance(weights, str) and weights in LAYOUTS else None
+    spec = Candidate(factory, kind, layout_adapter(layout) if layout else load_adapter(weights))
+    declared |= frozenset(report.why_unsupported)
+    if layout:
+        report.why_unsupported |= dict.fromkeys(sorted(LAYOUT_UNSUPPORTED - declared), f"the {layout} layout has none")
+        declared |= LAYOUT_UNSUPPORTED
+    excluded = backends.not_compared(setup)
+    restricted = declared | dtype_restriction(dtypes) | frozenset(excluded)
+    if kind == "cell":
+        restricted |= {"proj_size"}  # nn.LSTMCell has no projection: a cell's matrix is covered without one
+    yours = Config.from_fields(config) if isinstance(config, dict) else config
+    return Selection(spec, declared, excluded, select(configs, quick, seed, restricted, thorough, yours, only_config))
+
+
+def _harness_threads(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn`` run with torch's intra-op thread count at :data:`HARNESS_THREADS`, the caller's put back after."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(HARNESS_THREADS)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return wrapper
+
+
+@_harness_threads
 def check(
     candidate: object = "lstm_replica:LSTM",
     *,
@@ -162,15 +292,21 @@ def check(
     """Check ``candidate`` (a class, a factory or a ``module:attr`` / ``file.py:attr`` target) against nn.LSTM.
 
     Never raises for a faulty candidate: a report whose ``exit_status`` is 2 says why it could not be checked.
-    ``timeout``: seconds per configuration (None or 0: no limit). ``on_stuck(message)`` is called from a
-    watchdog thread if a timed-out candidate does not give control back (see :mod:`.deadline`).
+    ``timeout``: None (the default) for a CPU-time limit per configuration of ``max(FLOOR_S, MULTIPLE x``
+    nn.LSTM's own CPU time on it), else that many CPU seconds (0: no limit); a wall-clock backstop of
+    ``WALL_FACTOR`` x the CPU limit stops a candidate that waits (see :mod:`.deadline`). ``on_stuck(message)``
+    is called from a watchdog thread if a timed-out candidate does not give control back.
     ``fail_fast``: stop at the first configuration that differs; the rest are listed as not run.
-    ``config``: your own set-up (a :class:`Config` or its fields as a dict), added to the matrix, or run alone
-    with ``only_config``. ``thorough``: every structural combination, not only triples. ``unsupported``: features
-    the candidate declares it lacks (see ``configs.FEATURES``); the verdict states that scope.
+    ``configs``: names from :func:`configurations` with the same options (which lists what would run); another
+    name is refused. ``config``: your own set-up (a :class:`Config` or its fields as a dict, ``seq_len`` and
+    ``batch_size`` naming ``steps`` and ``batch``), added to the matrix, or run alone with ``only_config``.
+    ``thorough``: every structural combination, not only triples. ``unsupported``: features the candidate
+    declares it lacks (see ``configs.FEATURES``); the verdict states that scope.
     ``dtypes``: run the matrix in these dtypes only (e.g. ``["bfloat16"]``). ``on_result(kind, payload)`` hears
-    ``("started", (report, [config dicts]))`` once the configurations are chosen and ``("result", ConfigResult)``
-    after each (see :mod:`.isolation`).
+    ``("started", (report, [config dicts]))`` once the configurations are chosen, ``("limit", (name, seconds))``
+    before each configuration's candidate runs (its wall-clock backstop; None: no limit) and
+    ``("result", ConfigResult)`` after each (see :mod:`.isolation`). torch runs :data:`HARNESS_THREADS` intra-op
+    threads meanwhile.
     """
     setup = Backend(device, backend, tf32)
     provenance = {
@@ -180,43 +316,33 @@ def check(
         "backend": setup.describe(),
         "seed": str(seed),
         "standard": "tolerance" if tolerance else "bitwise (torch.equal)",
+        "threads": str(torch.get_num_threads()),
     }
     label = candidate if isinstance(candidate, str) else describe(candidate)
     report = Report(label, "?", "?", "tolerance" if tolerance else "bitwise", provenance)
     try:
-        backends.validate(setup)
-        named = framework(candidate)
-        if named is not None:
-            loaded, provenance["framework"] = load_wrapper(named)
-            weights = named.weights if weights is None else weights
-            report.why_unsupported |= {f: why for f, why in named.declared.items() if f not in unsupported}
-            unsupported = frozenset(unsupported) | frozenset(named.declared)
-        else:
-            loaded = load(candidate) if isinstance(candidate, str) else candidate
-        tampered = replaced()
-        if tampered:
-            msg = f"Expected torch's own LSTM and comparison functions, got: {'; '.join(tampered)} (restored)"
-            raise CheckError(msg)
-        factory = as_factory(loaded)
-        kind = kind_of(factory)
-        declared = check_features(unsupported)
-        report.why_unsupported |= _probed(factory, kind, declared, timeout, on_stuck)
-        layout = weights if isinstance(weights, str) and weights in LAYOUTS else None
-        spec = Candidate(factory, kind, layout_adapter(layout) if layout else load_adapter(weights))
-        declared |= frozenset(report.why_unsupported)
-        if layout:
-            report.why_unsupported |= dict.fromkeys(
-                sorted(LAYOUT_UNSUPPORTED - declared), f"the {layout} layout has none"
-            )
-            declared |= LAYOUT_UNSUPPORTED
-        excluded = backends.not_compared(setup)
-        restricted = declared | dtype_restriction(dtypes) | frozenset(excluded)
-        yours = Config(**config) if isinstance(config, dict) else config
-        selected = select(configs, quick, seed, restricted, thorough, yours, only_config)
-    except (CheckError, ValueError) as exc:
+        chosen = _select(
+            candidate,
+            report,
+            setup,
+            configs=configs,
+            quick=quick,
+            seed=seed,
+            weights=weights,
+            timeout=timeout,
+            on_stuck=on_stuck,
+            config=config,
+            only_config=only_config,
+            thorough=thorough,
+            unsupported=unsupported,
+            dtypes=dtypes,
+        )
+    except (CheckError, ValueError, ConfigKeysError) as exc:
         report.error = str(exc)
         report.traceback = traceback.format_exc()
         return report
+    spec, declared, excluded, selected = chosen.spec, chosen.declared, chosen.excluded, chosen.configs
+    kind = spec.kind
     report.kind, report.reference = kind, REFERENCES[kind]
     report.unsupported = sorted(declared)
     report.not_compared = excluded
@@ -227,17 +353,22 @@ def check(
         report.tolerances[str(dtype).removeprefix("torch.")] = {"rtol": row.rtol, "atol": row.atol, "why": row.why}
     if on_result is not None:
         on_result("started", (replace(report), [c.to_dict() for c in selected]))
-    bar = Progress(len(selected), enabled=progress)
+    bar = Progress([work(c) for c in selected], enabled=progress)
     for index, current in enumerate(selected):
         bar.advance(current.name)
-        reason = f"timed out after {timeout or 0:g} s"
-        stuck = None if on_stuck is None else partial(on_stuck, f"{reason} in configuration {current.name}")
+        stuck = None if on_stuck is None else _in(on_stuck, f"in configuration {current.name}")
         try:
-            with deadline(timeout, stuck):
+            with deadline(limit_for(None, timeout), stuck) as running:
+                limit = NO_LIMIT
+                if running is not None:  # the reference is timed under the floor's limit, then the limit is set
+                    limit = limit_for(reference_seconds(kind, current, setup, seed), timeout)
+                    running.set(limit)
+                if on_result is not None:
+                    on_result("limit", (current.name, limit.wall_s or None))
                 result = _guarded(spec, current, setup, tolerance, seed, report, declared)
-        except TimedOut:
+        except TimedOut as exc:
             report.traceback = report.traceback or traceback.format_exc()  # where the candidate was
-            report.results.append(ConfigResult(current.to_dict(), "error", reason))
+            report.results.append(ConfigResult(current.to_dict(), "error", str(exc)))
             if on_result is not None:
                 on_result("result", report.results[-1])
             report.not_run = [c.name for c in selected[index + 1 :]]
@@ -267,19 +398,52 @@ def _diagnosis(spec: Candidate, report: Report, setup: Backend, seed: int, selec
     config = {c.name: c for c in selected}[suspects[0].name]
     try:
         with backends.flags(setup), _seeded(config_seed(seed, config), setup.device), global_state():
-            return diagnose(spec, config, setup.device, config_seed(seed, config))
+            first = next(d.probe for d in suspects[0].differences if not d.bitwise)
+            return diagnose(spec, config, setup.device, config_seed(seed, config), first)
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - a diagnosis is extra evidence, never the verdict
         return f"Diagnosis: not available ({type(exc).__name__}: {exc})"
+
+
+def _in(on_stuck: Callable[[str], None], where: str) -> Callable[[str], None]:
+    """``on_stuck`` told where: the watchdog's message (how long, what limit) followed by ``where``."""
+    return lambda message: on_stuck(f"{message} {where}")
+
+
+def reference_seconds(kind: str, config: Config, setup: Backend, seed: int) -> float | None:
+    """CPU seconds of one forward and backward of the reference on ``config`` (None: it could not run there).
+
+    The reference is nn.LSTM, or for a cell nn.LSTMCell in the harness's layer loop, built and fed as
+    :func:`check` does; only the call is timed, in this thread's CPU time (torch runs on it: one intra-op
+    thread). It is what a configuration's default time limit scales with.
+    """
+    factory: Factory = nn.LSTM if kind == "module" else nn.LSTMCell
+    try:
+        with backends.flags(setup), _seeded(config_seed(seed, config), setup.device), global_state():
+            pair = build_pair(Candidate(factory, kind), config, setup.device, seed)
+            inputs = make_inputs(config, setup.device, torch.Generator().manual_seed(seed))
+            start = time.thread_time()  # not process_time: a running ITIMER_PROF makes it count in ticks
+            run(pair.reference, config, inputs, with_grad=True)
+            if setup.device == "cuda":
+                torch.cuda.synchronize()
+            return time.thread_time() - start
+    except Exception:  # noqa: BLE001 - e.g. a projection for a cell: no reference time, the floor applies
+        return None
 
 
 def _probed(
     factory: Factory, kind: str, declared: frozenset[str], timeout: float | None, on_stuck: Callable[[str], None] | None
 ) -> dict[str, str]:
-    """:func:`refused_features` under the time limit; a candidate that hangs there shows it in the configurations."""
-    reason = f"timed out after {timeout or 0:g} s while trying the candidate's features (a small build and call)"
-    stuck = None if on_stuck is None else partial(on_stuck, reason)
+    """:func:`refused_features` under the time limit; a candidate that hangs there shows it in the configurations.
+
+    The limit is a configuration's, measured on the probes' small configuration.
+    """
+    what = "while trying the candidate's features (a small build and call)"
+    stuck = None if on_stuck is None else _in(on_stuck, what)
     try:
-        with deadline(timeout, stuck):
+        with deadline(limit_for(None, timeout), stuck) as running:
+            if running is not None:
+                took = reference_seconds(kind, PROBED, Backend(), 0)
+                running.set(limit_for(took, timeout, "the probes' small configuration"))
             return refused_features(factory, kind, declared)
     except TimedOut:
         return {}
@@ -290,7 +454,7 @@ def refused_features(factory: Factory, kind: str, declared: frozenset[str]) -> d
 
     Each feature is tried alone on a small CPU configuration; what the caller already declared is not tried.
     """
-    base = Config(input_size=3, hidden_size=4)
+    base = PROBED
     trials = {
         "float64": base,
         "float32": replace(base, dtype="float32"),
@@ -420,16 +584,25 @@ def _check_config(
         reason = f"inputs modified in place (then {exc})"
         return ConfigResult(config.to_dict(), "different", reason, checks={"inputs unmodified": False})
     differences = [compare(name, first.tensors.get(name), ref.tensors[name], row) for name in ref.tensors]
+    unused = unused_parameters(
+        pair.pmap,
+        first.tensors,
+        ref.tensors,
+        pair.candidate.parameters,
+        lambda: list(run(pair.candidate, config, inputs, with_grad=False).tensors.values()),
+    )
     # the same call twice with grad, and the no-grad call's forward against the first: a run-to-run comparison
     reruns = compare_calls(second, first, row, "") + compare_calls(plain, first, row, "", FORWARD[:3])
     repeat = max((d.max_abs for d in reruns), default=0.0)
+    single = _single_steps(pair, config, inputs, row)  # on call 1's weights, before the probes move them
     log = ProbeLog(parameters_changed=plain.parameters_changed + first.parameters_changed, aliased=first.aliased)
     log.keep("", plain)
     log.keep("", first)
     if "initialisation" in unsupported:
         log.skipped["initial weights"] = "declared unsupported by the candidate (its own initialisation)"
     else:
-        log.differences += initial_weights(pair, config, tolerance, row)
+        redraw = partial(_redraw, spec, config, setup.device, seed, pair)
+        log.differences += initial_weights(pair, config, tolerance, row, redraw, cast_hint(spec, config))
     if pair.pmap.folded:
         log.skipped[f"{FOLDED_PROBE} ({', '.join(pair.pmap.folded)})"] = FOLDED
     ctx = Probing(pair, config, setup.device, row, generator, tolerance)
@@ -458,11 +631,12 @@ def _check_config(
         "parameters unchanged by forward": not log.parameters_changed,
         "returned tensors kept by later calls": not overwritten,
         "returned tensors share no memory": not log.aliased,
-        "parameters correspond one to one": not pair.pmap.problems,
+        "parameters correspond one to one": not pair.pmap.problems and not unused,
     }
     result = ConfigResult(config.to_dict(), "", differences=differences + log.differences, checks=checks)
     result.audit = (
         list(pair.pmap.problems)
+        + unused
         + [f"{name} changed by a forward call" for name in dict.fromkeys(log.parameters_changed)]
         + [f"{name} returned by call 1 was overwritten by a later call" for name in overwritten]
     )
@@ -471,11 +645,11 @@ def _check_config(
     if _comparable(first, ref, "output"):
         result.steps.update(_output_steps(first, ref, config))
     outcomes = {"": (first, ref, config), **log.outcomes}
-    if spec.kind == "cell":
-        forced, reference = _teacher_forced(pair.candidate, pair.reference, config, inputs, row, result)
-        first.tensors.update(forced)
-        ref.tensors.update(reference)
-        _cell_without_state(pair, config, setup.device, row, generator, result)
+    result.differences += single.differences
+    result.steps.update(single.steps)
+    result.cell_errors.update(single.cell_errors)
+    first.tensors.update(single.candidate)
+    ref.tensors.update(single.reference)
     standard = (lambda d: d.within_tolerance) if tolerance else (lambda d: d.bitwise)
     failing = [d for d in result.differences if not standard(d)]
     if not failing and all(checks.values()):
@@ -492,21 +666,55 @@ def _check_config(
         result.reason = where + (worst.note or f"{worst.tensor} differs")
     else:
         probe = _gate_probe(spec, config, setup, seed) if worst.tensor in FORWARD else None
-        located = locate(worst.tensor, cand_outcome, ref_outcome, shaped, probe)
+        cause = _cause_probe(spec, config, setup, seed) if worst.tensor in FORWARD else None
+        located = locate(worst.tensor, cand_outcome, ref_outcome, shaped, probe, cause)
         result.location = replace(located, tensor=where + located.tensor) if where else located
         result.reason = worst.note
     return result
 
 
-def _cell_without_state(
-    pair: Pair, config: Config, device: str, row: Tolerance, generator: torch.Generator, result: ConfigResult
-) -> None:
-    """The cell called as ``cell(x)``, hx=None, batched and 1-D, against nn.LSTMCell called the same way."""
+def _redraw(spec: Candidate, config: Config, device: str, seed: int, pair: Pair, k: int) -> dict[str, Tensor | None]:
+    """The candidate's k-th extra draw of initial weights, under a seed derived from the configuration's."""
+    return redraw_initial(spec, config, device, (seed + k * 7_919) % 2**62, pair.pmap)
+
+
+@dataclass
+class SingleSteps:
+    """A cell's single-step comparisons (a module candidate's: none), made on the weights of call 1.
+
+    ``candidate`` / ``reference``: the teacher-forced states by name, for locating a difference.
+    """
+
+    differences: list[Difference] = field(default_factory=list)
+    steps: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # series -> max_abs / max_ulps per step
+    cell_errors: dict[str, float] = field(default_factory=dict)
+    candidate: dict[str, Tensor] = field(default_factory=dict)
+    reference: dict[str, Tensor] = field(default_factory=dict)
+
+
+def _single_steps(pair: Pair, config: Config, inputs: Inputs, row: Tolerance) -> SingleSteps:
+    """The teacher-forced replay and the stateless calls of a cell, on call 1's inputs and weights.
+
+    Run right after call 1, before any probe moves the weights (bitwise, the training steps run free, and
+    move a folded bias twice as far as nn.LSTMCell's pair): the single steps compare the very weights the
+    whole sequences were compared with, under either standard and whatever the layout or adapter.
+    """
+    single = SingleSteps()
+    _teacher_forced(pair.candidate, pair.reference, config, inputs, row, single)
+    single.differences += _cell_without_state(pair, config, inputs, row)
+    return single
+
+
+def _cell_without_state(pair: Pair, config: Config, inputs: Inputs, row: Tolerance) -> list[Difference]:
+    """The cell called as ``cell(x)``, hx=None, batched and 1-D, against nn.LSTMCell called the same way.
+
+    ``x``: call 1's first time step, ``(N, H_in)``.
+    """
     reference_cell, candidate_cell = pair.reference.raw_cell, pair.candidate.raw_cell
     if reference_cell is None or candidate_cell is None:  # module candidates: no cell to call
-        return
-    x = torch.randn(max(config.batch, 1), config.input_size, generator=generator, dtype=torch.float64)
-    x = x.to(config.torch_dtype).to(device)  # (N, H_in)
+        return []
+    x = time_major(inputs.x, config, None)[0]  # (N, H_in)
+    found = []
     for probe, given in (("cell(x), hx=None", x), ("cell(x) 1-D, hx=None", x[0])):
         with torch.no_grad():
             expected = reference_cell(given)
@@ -514,13 +722,14 @@ def _cell_without_state(
             with torch.no_grad():
                 got = candidate_cell(given)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the candidate may raise anything: a difference
-            result.differences.append(raised(probe, CheckError(f"{type(exc).__name__}: {exc}")))
+            found.append(raised(probe, CheckError(f"{type(exc).__name__}: {exc}")))
             continue
         if not (isinstance(got, (tuple, list)) and len(got) == 2):
             got = (None, None)
-        result.differences += [
+        found += [
             compare(name, mine, theirs, row, probe) for name, mine, theirs in zip("hc", got, expected, strict=True)
         ]
+    return found
 
 
 def _gate_probe(spec: Candidate, config: Config, setup: Backend, seed: int) -> Callable[[], str | None]:
@@ -530,6 +739,14 @@ def _gate_probe(spec: Candidate, config: Config, setup: Backend, seed: int) -> C
             return probe_gate(lambda c: build_pair(spec, c, setup.device, seed), config, generator)
 
     return probe
+
+
+def _cause_probe(spec: Candidate, config: Config, setup: Backend, seed: int) -> Callable[[], str | None]:
+    def cause() -> str | None:
+        generator = torch.Generator().manual_seed(seed + 2)
+        return probe_cause(lambda c: build_pair(spec, c, setup.device, seed), config, generator)
+
+    return cause
 
 
 def _comparable(a: Outcome, b: Outcome, name: str) -> bool:
@@ -584,16 +801,14 @@ def _replay(
     return ref_states, free, forced
 
 
-def _teacher_forced(
-    cand: Side, ref: Side, config: Config, inputs: Inputs, row: Tolerance, result: ConfigResult
-) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+def _teacher_forced(cand: Side, ref: Side, config: Config, inputs: Inputs, row: Tolerance, single: SingleSteps) -> None:
     """Layer 0's forward cell over the whole padded input, free-running and teacher-forced.
 
-    Adds the teacher-forced comparisons and the per-step series to ``result``; returns the
-    teacher-forced tensors of candidate and reference by name, for locating a difference.
+    Adds to ``single`` the teacher-forced comparisons, the per-step series, the cell errors and the
+    teacher-forced tensors of candidate and reference by name.
     """
     if cand.cell is None or ref.cell is None:  # module candidates: no cell to replay
-        return {}, {}
+        return
     x = time_major(inputs.x, config, None)  # (L, N, H_in)
     n, h = x.size(1), config.hidden_size
     given = inputs.hx
@@ -614,22 +829,20 @@ def _teacher_forced(
     except WrongResult as exc:  # the candidate's cell is checked: a state shaped or typed unlike the one it was given
         note = f"{exc} for {'1-D' if unbatched else '2-D'} input"
         inf = float("inf")
-        result.differences.append(Difference("step h (teacher-forced)", False, False, inf, inf, inf, note))
-        return {}, {}
+        single.differences.append(Difference("step h (teacher-forced)", False, False, inf, inf, inf, note))
+        return
 
-    series, forced_tensors, reference_tensors = {}, {}, {}
+    series = single.steps
     for index, label in enumerate("hc"):
         reference = torch.stack([s[index] for s in ref_states])  # (L, N, H)
         teacher = torch.stack([s[index] for s in forced])  # (L, N, H)
         accumulated = torch.stack([s[index] for s in free])  # (L, N, H)
         name = f"step {label} (teacher-forced)"
-        result.differences.append(compare(name, teacher, reference, row))
-        forced_tensors[name], reference_tensors[name] = teacher, reference
+        single.differences.append(compare(name, teacher, reference, row))
+        single.candidate[name], single.reference[name] = teacher, reference
         for kind, candidate in (("teacher-forced", teacher), ("accumulated", accumulated)):
             abs_steps, ulp_steps = per_step(candidate, reference)
             series[f"{label} {kind}"] = {"max_abs": abs_steps, "max_ulps": ulp_steps}
-    result.steps.update(series)
     for kind, key in (("teacher-forced", "single_step"), ("accumulated", "accumulated")):
-        result.cell_errors[f"{key}_max_abs"] = max(max(series[f"{s} {kind}"]["max_abs"]) for s in "hc")
-        result.cell_errors[f"{key}_max_ulps"] = max(max(series[f"{s} {kind}"]["max_ulps"]) for s in "hc")
-    return forced_tensors, reference_tensors
+        single.cell_errors[f"{key}_max_abs"] = max(max(series[f"{s} {kind}"]["max_abs"]) for s in "hc")
+        single.cell_errors[f"{key}_max_ulps"] = max(max(series[f"{s} {kind}"]["max_ulps"]) for s in "hc")

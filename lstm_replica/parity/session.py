@@ -33,6 +33,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -42,6 +43,7 @@ from lstm_replica.cell import Hidden
 from lstm_replica.parity.candidates import CheckError
 from lstm_replica.parity.compare import Difference, Tolerance, compare, scaled
 from lstm_replica.parity.configs import Config
+from lstm_replica.parity.draws import DRAWS, Redraw, judge_blocks, narrower_dtype
 from lstm_replica.parity.execution import (
     Call,
     Forward,
@@ -55,7 +57,7 @@ from lstm_replica.parity.execution import (
     run,
 )
 from lstm_replica.parity.parammap import ParamMap
-from lstm_replica.parity.regimes import KS_ALPHA, KS_TEST, STRESS_TOLERANCE, ks_pvalue, stress_weights
+from lstm_replica.parity.regimes import STRESS_TOLERANCE, stress_weights
 
 FORWARD_NAMES = ("output", "h_n", "c_n")
 DOUBLE_BACKWARD_MAX_COST = 2_000_000  # multiply-adds of one forward: the double-backward graph is several times that
@@ -106,9 +108,17 @@ class ProbeLog:
         ]
 
 
-def initial_weights(pair: Pair, config: Config, tolerance: bool, row: Tolerance) -> list[Difference]:
-    """The candidate's own initial weights against nn.LSTM's for the same seed (see :func:`judge_draws`)."""
-    return judge_draws(pair.initial, pair.reference_initial, pair, config, tolerance, row, "initial weights")
+def initial_weights(
+    pair: Pair, config: Config, tolerance: bool, row: Tolerance, redraw: Redraw, hint: str = ""
+) -> list[Difference]:
+    """The candidate's own initial weights against nn.LSTM's for the same seed (see :func:`judge_draws`).
+
+    ``redraw(k)``: the candidate built once more under the k-th derived seed, its weights in nn.LSTM's names.
+    ``hint``: why the draws may differ, known from the constructor (it takes no ``dtype``), added to the notes.
+    """
+    return judge_draws(
+        pair.initial, pair.reference_initial, pair, config, tolerance, row, "initial weights", redraw, hint
+    )
 
 
 def judge_draws(
@@ -119,41 +129,49 @@ def judge_draws(
     tolerance: bool,
     row: Tolerance,
     probe: str,
+    redraw: Redraw,
+    hint: str = "",
 ) -> list[Difference]:
     """Weights the candidate drew (``own``, in nn.LSTM's names) against nn.LSTM's draws under the same seed.
 
-    Under ``--tolerance``, weights that are not bitwise nn.LSTM's must pass the Kolmogorov-Smirnov test against
-    nn.LSTM's distribution in every gate block of every parameter (a forget-gate bias of 1 is one block), at
-    KS_ALPHA divided by the number of blocks tested (Bonferroni). Folded biases are not judged (see FOLDED).
+    Bitwise: equal, or a difference (with the cause where the values show it: drawn in float32 and cast).
+    Under ``--tolerance``, weights that are not bitwise nn.LSTM's must pass :mod:`.draws`' support and
+    Kolmogorov-Smirnov tests, pooled over ``own`` and ``DRAWS - 1`` more draws from ``redraw``. Folded biases
+    are not judged (see FOLDED).
     """
     folded = set(pair.pmap.folded)
     found = [compare(n, own.get(n), t, row, probe=probe) for n, t in theirs.items() if n not in folded]
-    if not tolerance or all(d.bitwise for d in found):
-        return [replace(d, within_tolerance=d.bitwise) for d in found]
-    bound = 1 / config.hidden_size**0.5
-    blocks = {
-        (name, gate): block
-        for name, drawn in own.items()
-        if drawn is not None and name not in folded
-        for gate, block in zip(
-            "ifgo", drawn.detach().cpu().chunk(4, 0) if drawn.size(0) % 4 == 0 else [drawn], strict=False
-        )
-    }
-    alpha = KS_ALPHA / max(1, len(blocks))
-    tests = {key: ks_pvalue(block, bound) for key, block in blocks.items()}
+    if all(d.bitwise for d in found):
+        return [replace(d, within_tolerance=True) for d in found]
+    if not tolerance:
+        return [replace(d, within_tolerance=d.bitwise, note=_draw_cause(d, own, theirs, hint)) for d in found]
+    names = [d.tensor for d in found if not d.bitwise]
+    draws = [own] + [redraw(k) for k in range(1, DRAWS)]
+    tests = judge_blocks(draws, names, 1 / config.hidden_size**0.5)
     judged = []
     for d in found:
-        mine = {gate: tests[(name, gate)] for name, gate in tests if name == d.tensor}
-        if d.bitwise or not mine:
+        test = tests.get(d.tensor)
+        if d.bitwise or test is None:
             judged.append(replace(d, within_tolerance=d.bitwise))
             continue
-        gate, (statistic, p) = min(mine.items(), key=lambda item: item[1][1])
-        same = p >= alpha
-        where = f" (gate block {gate})" if len(mine) > 1 else ""
-        verdict = "same" if same else "not the same"
-        note = f"{KS_TEST}{where}: D = {statistic:.3g}, p = {p:.2g} vs {alpha:.1g} ({verdict} distribution)"
-        judged.append(replace(d, within_tolerance=same, note=note))
+        judged.append(replace(d, within_tolerance=test.passed, note=test.note(1 / config.hidden_size**0.5, DRAWS)))
     return judged
+
+
+def _draw_cause(d: Difference, own: dict[str, Tensor | None], theirs: dict[str, Tensor], hint: str) -> str:
+    """The note of an initial weight that is not bitwise nn.LSTM's: the cause, where the constructor or values show it."""
+    if d.bitwise or hint:
+        return d.note if d.bitwise else hint
+    mine = own.get(d.tensor)
+    narrower = None if mine is None else narrower_dtype(mine, theirs[d.tensor])
+    if narrower is not None:
+        return (
+            f"drawn in {str(narrower).removeprefix('torch.')} and cast: every value fits "
+            f"{str(narrower).removeprefix('torch.')} exactly; nn.LSTM draws in "
+            f"{str(theirs[d.tensor].dtype).removeprefix('torch.')} (create the parameters with the dtype passed "
+            "to the constructor)"
+        )
+    return d.note
 
 
 def _vary(config: Config, rng: random.Random) -> tuple[int, int]:
@@ -468,9 +486,10 @@ def module_protocol(ctx: Probing, log: ProbeLog, draws: bool = True) -> None:
                 for module in side.modules:
                     _call_method(module.reset_parameters)
             if draws:
-                mine = pair.pmap.to_reference({n: p.detach() for n, p in pair.candidate.parameters.items()})
+                mine = pair.pmap.to_reference({n: p.detach().clone() for n, p in pair.candidate.parameters.items()})
                 theirs = {n: p.detach() for n, p in pair.reference.parameters.items()}
-                log.differences += judge_draws(mine, theirs, pair, config, ctx.tolerance, row, probe)
+                redraw = partial(_reset_again, pair)
+                log.differences += judge_draws(mine, theirs, pair, config, ctx.tolerance, row, probe, redraw)
             else:
                 log.skipped["reset_parameters() draws"] = (
                     "declared unsupported by the candidate (its own initialisation)"
@@ -491,6 +510,14 @@ def module_protocol(ctx: Probing, log: ProbeLog, draws: bool = True) -> None:
             p.requires_grad_(True)
     if pair.candidate.prefixes == ("",):  # a module candidate: its forward is the module's own
         _functional_call(ctx, log, inputs)
+
+
+def _reset_again(pair: Pair, k: int) -> dict[str, Tensor | None]:
+    """The candidate's ``reset_parameters()`` draws under the k-th seed after ``RESET_SEED``, in nn.LSTM's names."""
+    torch.manual_seed(RESET_SEED + k)
+    for module in pair.candidate.modules:
+        _call_method(module.reset_parameters)
+    return pair.pmap.to_reference({n: p.detach().clone() for n, p in pair.candidate.parameters.items()})
 
 
 def _call_method(method: object) -> None:

@@ -25,6 +25,16 @@ WRONG: dict[str, str] = {
     "parity_tests.wrong_candidates.cells:UnbatchedKeepsBatchDim": "cell returns (1, H) for 1-D input",
 }
 
+_RES = "parity_tests.wrong_candidates.researcher:"
+# wrong variants of the researcher's cell (examples/researcher_cell.py), checked through its own adapter
+RESEARCHER_ADAPTER = "examples/researcher_cell.py:copy_weights"
+RESEARCHER_WRONG: dict[str, str] = {
+    _RES + "GateReadsAnothersMatrix": "gate g reads w3 instead of w5: w5 never used",
+    _RES + "ReturnsCH": "the state returned as (c, h)",
+    _RES + "InputForgetExchanged": "gates i and f computed from each other's matrices and biases",
+    _RES + "TransposedRecurrent": "h @ w2 instead of h @ w2ᵀ",
+}
+
 _ADV = "parity_tests.wrong_candidates.adversarial:"
 # class of defect -> {target: what is wrong}; each passed the matrix of small sizes and default weights
 ADVERSARIAL_CLASSES: dict[str, dict[str, str]] = {

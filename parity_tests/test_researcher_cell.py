@@ -1,0 +1,103 @@
+"""The seed researcher's own cell (examples/researcher_cell.py): w1..w8, one bias per gate, a Linear head.
+
+In plain use it computes nn.LSTM + nn.Linear's function; its certificate at the default seed is
+REPLICA WITHIN TOLERANCE through the README's command; the bitwise variant that stacks the same per-gate
+matrices with torch.cat is bitwise in float64 and float32, and where half-precision SGD steps split it
+from nn.LSTM, the diagnosis names that cause.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from lstm_replica.parity.diagnose import SPLIT_STEP, whole_tensors
+from lstm_replica.parity.runner import check
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples"))
+import researcher_cell as rc
+
+EXAMPLE = "examples/researcher_cell.py"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "lstm_replica", "check", *args, "--no-progress"]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=1800)
+
+
+def test_the_classifier_computes_nn_lstm_and_linear_in_plain_use() -> None:
+    torch.manual_seed(0)
+    model = rc.ResearcherClassifier(5, 256, 10).double()
+    lstm, head = nn.LSTMCell(5, 256, dtype=torch.float64), nn.Linear(256, 10, dtype=torch.float64)
+    rc.copy_weights(model.cell, lstm)
+    head.load_state_dict(model.head.state_dict())
+    x = torch.randn(50, 32, 5, dtype=torch.float64)  # (L, N, H_in)
+    state = None
+    for x_t in x.unbind(0):
+        state = lstm(x_t, state)
+    assert state is not None
+    logits = model(x)
+    assert logits.shape == (32, 10), f"Expected logits of shape (32, 10), got {tuple(logits.shape)}"
+    torch.testing.assert_close(logits, head(state[0]), rtol=1e-12, atol=1e-12, msg="logits differ from nn.LSTMCell's")
+
+
+@pytest.mark.slow
+def test_the_researchers_cell_is_certified_within_tolerance_at_the_default_seed() -> None:
+    done = _cli(f"{EXAMPLE}:ResearcherCell", "--weights", f"{EXAMPLE}:copy_weights", "--tolerance")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "VERDICT: REPLICA WITHIN TOLERANCE" in done.stdout, done.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_per_gate_matrices_stacked_per_call_are_bitwise_in_float64_and_float32() -> None:
+    done = _cli(
+        f"{EXAMPLE}:BitwiseResearcherCell", "--weights", f"{EXAMPLE}:copy_weights_bitwise",
+        "--dtype", "float64", "--dtype", "float32",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "VERDICT: REPLICA: bitwise identical to torch.nn.LSTMCell" in done.stdout, done.stdout[-3000:]
+
+
+def test_half_precision_sgd_over_split_tensors_rounds_differently_in_plain_use() -> None:
+    torch.manual_seed(0)
+    whole = nn.Parameter((torch.rand(52, 7) * 0.5).to(torch.bfloat16))
+    whole.grad = torch.randn(52, 7).to(torch.bfloat16)
+    parts = [nn.Parameter(p.detach().clone()) for p in whole.chunk(4)]
+    for part, grad in zip(parts, whole.grad.chunk(4), strict=True):
+        part.grad = grad.clone()
+    torch.optim.SGD([whole], lr=0.1, momentum=0.9).step()
+    torch.optim.SGD(parts, lr=0.1, momentum=0.9).step()
+    assert not torch.equal(whole.detach(), torch.cat([p.detach() for p in parts])), (
+        "the same update, split, rounds alike"
+    )
+
+
+def test_the_diagnosis_names_split_tensors_for_a_half_precision_sgd_difference() -> None:
+    report = check(
+        f"{EXAMPLE}:BitwiseResearcherCell",
+        weights=f"{EXAMPLE}:copy_weights_bitwise",
+        dtypes=["bfloat16"],
+        fail_fast=True,
+    )
+    assert report.exit_status == 1, report.text()
+    first = next(d for r in report.results for d in r.differences if not d.bitwise)
+    assert first.probe == "training step 1 (sgd)", f"Expected the first SGD step to differ first, got {first.probe!r}"
+    assert SPLIT_STEP in report.diagnosis, report.diagnosis
+
+
+def test_whole_tensors_tells_nn_lstm_s_tensors_from_per_gate_ones() -> None:
+    from lstm_replica.parity.configs import Config
+    from lstm_replica.parity.execution import build_pair
+    from lstm_replica.parity.runner import Candidate, as_factory, load_adapter
+
+    config = Config(input_size=3, hidden_size=4)
+    same = build_pair(Candidate(as_factory(nn.LSTMCell), "cell", None), config, "cpu", 0)
+    split = Candidate(as_factory(rc.BitwiseResearcherCell), "cell", load_adapter(rc.copy_weights_bitwise))
+    assert whole_tensors(same.pmap), "nn.LSTMCell holds nn.LSTMCell's tensors"
+    assert not whole_tensors(build_pair(split, config, "cpu", 0).pmap), "w1..w8 are blocks of nn.LSTMCell's tensors"
