@@ -267,6 +267,9 @@ def _untrained_holders(module: nn.Module, prefix: str, total: int) -> dict[str, 
     return holders
 
 
+LIVE_FRACTION = 1e-6  # nn.LSTM's gradient counts as non-zero above this fraction of its tensor's largest
+
+
 def unused_parameters(
     pmap: ParamMap,
     tensors: Mapping[str, Tensor | None],
@@ -278,7 +281,8 @@ def unused_parameters(
 
     ``tensors`` / ``reference``: one call's results of candidate and reference, gradients under ``"grad {name}"``
     in the reference's names (the candidate's carried back by the map). A candidate element is a suspect where
-    its gradient is exactly zero and nn.LSTM's, for the elements it maps to, is not; the suspects of each
+    its gradient is exactly zero and nn.LSTM's, for the elements it maps to, is not (above ``LIVE_FRACTION`` of
+    that gradient's largest element: not zero by rounding); the suspects of each
     parameter are then changed in place (``parameters``: the candidate's live ones, restored after) and the
     candidate run again (``outputs()``): only when no output changes is the parameter named. A parameter that is
     used without getting a gradient (detached), or a gradient that is zero by rounding, is not named here.
@@ -291,7 +295,9 @@ def unused_parameters(
         if mine is not None and theirs is not None and mine.shape == theirs.shape == shape:
             part = slice(offset, offset + shape.numel())
             zero[part] = (mine.detach() == 0).flatten().cpu()
-            live[part] = ((theirs.detach() != 0) & theirs.detach().isfinite()).flatten().cpu()
+            magnitude = theirs.detach().abs().nan_to_num(0.0, 0.0, 0.0)  # (same shape): |nn.LSTM's gradient|
+            scale = float(magnitude.max()) if magnitude.numel() else 0.0
+            live[part] = (magnitude > LIVE_FRACTION * scale).flatten().cpu()  # far from zero, not by rounding
         offset += shape.numel()
     suspects: dict[str, Tensor] = {}
     for name in pmap.sources:

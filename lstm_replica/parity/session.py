@@ -56,6 +56,7 @@ from lstm_replica.parity.execution import (
     make_inputs,
     run,
 )
+from lstm_replica.parity.noise import allowing_noise, as_float64, float64_reference, own_error
 from lstm_replica.parity.parammap import ParamMap
 from lstm_replica.parity.regimes import STRESS_TOLERANCE, stress_weights
 
@@ -306,7 +307,11 @@ def _finite_pattern(probe: str, cand: Outcome, ref: Outcome) -> list[Difference]
 
 
 def stressed(ctx: Probing, log: ProbeLog) -> None:
-    """Saturating weights and inputs, then extreme values; the reference's default weights are put back afterwards."""
+    """Saturating weights and inputs, then extreme values; the reference's default weights are put back afterwards.
+
+    Under ``--tolerance``, below float64, each tensor of the saturating probe may also differ by
+    :data:`.noise.NOISE_FACTOR` x nn.LSTM's own error against a float64 run (see :mod:`.noise`).
+    """
     pair, config, device, row, generator, tolerance = (
         ctx.pair, ctx.config, ctx.device, ctx.row, ctx.generator, ctx.tolerance
     )  # fmt: skip
@@ -323,6 +328,13 @@ def stressed(ctx: Probing, log: ProbeLog) -> None:
                 found = _finite_pattern(probe, cand, ref)
                 exact = compare_calls(cand, ref, row, probe)
                 found = [replace(d, bitwise=e.bitwise, max_abs=e.max_abs) for d, e in zip(found, exact, strict=True)]
+            elif tolerance and config.dtype != "float64":
+                exact = run(float64_reference(pair, config, device), config, as_float64(inputs), Call())
+                errors = own_error(ref, exact)
+                found = [
+                    compare(n, cand.tensors.get(n), t, allowing_noise(loose, errors.get(n, 0.0)), probe)
+                    for n, t in ref.tensors.items()
+                ]
             else:
                 found = compare_calls(cand, ref, loose, probe)
             log.differences += found
