@@ -329,8 +329,8 @@ def stressed(ctx: Probing, log: ProbeLog) -> None:
                 exact = compare_calls(cand, ref, row, probe)
                 found = [replace(d, bitwise=e.bitwise, max_abs=e.max_abs) for d, e in zip(found, exact, strict=True)]
             elif tolerance and config.dtype != "float64":
-                exact = run(float64_reference(pair, config, device), config, as_float64(inputs), Call())
-                errors = own_error(ref, exact)
+                truth = run(float64_reference(pair, config, device), config, as_float64(inputs), Call())
+                errors = own_error(ref, truth)
                 found = [
                     compare(n, cand.tensors.get(n), t, allowing_noise(loose, errors.get(n, 0.0)), probe)
                     for n, t in ref.tensors.items()
