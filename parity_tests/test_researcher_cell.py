@@ -129,3 +129,16 @@ def test_the_noise_allowance_is_nn_lstm_s_own_error_against_float64() -> None:
     wider = allowing_noise(row, 1e-3)
     assert wider.atol == NOISE_FACTOR * 1e-3, f"Expected atol {NOISE_FACTOR * 1e-3}, got {wider.atol}"
     assert wider.rtol == row.rtol, "the relative part stays"
+
+
+def test_the_float64_truth_run_warns_nothing() -> None:
+    # one layer with dropout 0.25: nn.LSTM's constructor advises against it; the harness's own twin must not
+    # print that advisory on the researcher's terminal (pytest turns warnings into errors here)
+    report = check(
+        f"{EXAMPLE}:ResearcherCell",
+        weights=f"{EXAMPLE}:copy_weights",
+        tolerance=True,
+        seed=6,
+        configs=["unbatched-l1-bi-nobias-bf-nohx-drop0.25-f16-n1-t23-i1h12"],
+    )
+    assert report.exit_status == 0, report.text()

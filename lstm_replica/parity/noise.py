@@ -16,6 +16,7 @@ float64 configurations are judged as before.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import torch
@@ -33,7 +34,9 @@ def float64_reference(pair: Pair, config: Config, device: str) -> Side:
 
     A cell's reference (``l0.weight_ih``, ...) is the same function as nn.LSTM's layer ``weight_ih_l0``.
     """
-    module = nn.LSTM(**config.module_kwargs(), device=device, dtype=torch.float64).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # nn.LSTM's dropout / num_layers advisory
+        module = nn.LSTM(**config.module_kwargs(), device=device, dtype=torch.float64).eval()
     own = dict(module.named_parameters())
     named: dict[str, Tensor] = {}
     with torch.no_grad():
