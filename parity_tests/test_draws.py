@@ -18,11 +18,13 @@ from lstm_replica.parity.draws import (
     DRAWS,
     JUDGED_PROBES,
     MAX_CONFIGURATIONS,
+    TESTS,
     dkw_pvalue,
     judge_blocks,
     ks_statistic,
     level,
     outside_support,
+    range_pvalue,
 )
 from lstm_replica.parity.runner import check
 
@@ -37,7 +39,7 @@ def _uniform(n: int, bound: float, dtype: torch.dtype, seed: int) -> torch.Tenso
 
 def test_the_level_bounds_the_certificate_false_alarm_rate() -> None:
     blocks = 160  # 4 bidirectional layers with projection: 40 parameters x 4 gate blocks
-    worst_case = MAX_CONFIGURATIONS * JUDGED_PROBES * blocks * level(blocks)
+    worst_case = MAX_CONFIGURATIONS * JUDGED_PROBES * TESTS * blocks * level(blocks)
     assert worst_case == pytest.approx(CERTIFICATE_ALPHA), f"union bound {worst_case}, expected {CERTIFICATE_ALPHA}"
     from lstm_replica.parity.configs import select
 
@@ -136,3 +138,23 @@ def test_a_constructor_without_dtype_is_named_as_the_cause() -> None:
     notes = [d.note for r in report.results for d in r.differences if d.probe == "initial weights" and not d.bitwise]
     assert notes, "its float64 draws differ from nn.LSTMCell's"
     assert all("drawn in float32 and cast to float64: the constructor takes no dtype" in n for n in notes), notes
+
+
+def test_the_range_p_value_is_exact_under_nn_lstm_s_distribution() -> None:
+    # P(range_p <= a) = a for the continuous uniform: Monte Carlo within its error, never far above
+    n, trials = 30, 4000
+    generator = torch.Generator().manual_seed(2)
+    ps = [range_pvalue(torch.rand(n, generator=generator, dtype=torch.float64) * 2 - 1, 1.0) for _ in range(trials)]
+    for a in (0.01, 0.05, 0.2):
+        observed = sum(p <= a for p in ps) / trials
+        assert observed <= a + 3 * math.sqrt(a / trials), f"P(range p <= {a}) = {observed}"
+
+
+def test_a_slightly_narrower_uniform_is_rejected_as_narrower() -> None:
+    hidden = 20
+    bound, narrow = 1 / math.sqrt(hidden), 1 / math.sqrt(hidden + 1)  # 2.4 % narrower: the KS test cannot see it
+    draws = [{"weight_hh": _uniform(4 * hidden * hidden, narrow, torch.float32, seed=k)} for k in range(DRAWS)]
+    test = judge_blocks(draws, ["weight_hh"], bound)["weight_hh"]
+    assert test.p_bound >= test.level, "the KS test alone would pass it"
+    assert not test.passed, test
+    assert test.note(bound, DRAWS).startswith("statistical: narrower than U("), test.note(bound, DRAWS)

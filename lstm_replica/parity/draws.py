@@ -9,6 +9,10 @@ distribution, judged per gate block of every parameter (a forget-gate bias of
 - **support** (exact, no false alarm): no value beyond ±b by more than its
   dtype's rounding. nn.LSTM never draws one; a forget bias of 1, Xavier's or
   a normal initialisation's wider values fail here with certainty.
+- **range** (statistical, exact p-value): under U(-b, b) the largest of n
+  magnitudes is below m·b with probability m^n, so a draw narrower than
+  nn.LSTM's (a bound of 1/sqrt(H + 1), a scaled initialisation) cannot hide
+  in a large pooled sample; rounding is allowed for as below.
 - **distribution** (statistical): a one-sample Kolmogorov-Smirnov test of the
   block pooled over :data:`DRAWS` independent constructions (seeds derived
   from the configuration's), so a small block still gives a large sample. The
@@ -20,7 +24,7 @@ distribution, judged per gate block of every parameter (a forget-gate bias of
 The level: a correct candidate is rejected by a draw test anywhere in one
 certificate with probability at most :data:`CERTIFICATE_ALPHA` (1e-6). Each
 test runs at ``CERTIFICATE_ALPHA / (MAX_CONFIGURATIONS * JUDGED_PROBES *
-blocks)`` (Bonferroni over every block of every judged probe of every
+TESTS * blocks)`` (Bonferroni over both statistical tests of every block of every judged probe of every
 configuration a certificate can hold), so the union bound gives that rate
 whatever the seed. A rejection by this test alone says "statistical" in its note.
 """
@@ -37,6 +41,7 @@ from torch import Tensor
 CERTIFICATE_ALPHA = 1e-6  # the probability that a correct candidate fails any draw test in one certificate
 MAX_CONFIGURATIONS = 128  # no matrix holds more (--thorough: about 100, plus your own)
 JUDGED_PROBES = 2  # the constructor's draws and reset_parameters()' draws
+TESTS = 2  # statistical tests per block: range and Kolmogorov-Smirnov
 DRAWS = 8  # independent constructions pooled per test under --tolerance
 GATES = "ifgo"
 DISTRIBUTION = "U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))"
@@ -53,10 +58,11 @@ class DrawTest:
     statistic: float  # the rounding-aware Kolmogorov-Smirnov D
     p_bound: float  # the DKW upper bound on the p-value
     level: float  # the per-test level
+    range_p: float = 1.0  # P(the largest magnitude this small) under U(-b, b), rounding allowed
 
     @property
     def passed(self) -> bool:
-        return self.outside == 0 and self.p_bound >= self.level
+        return self.outside == 0 and self.p_bound >= self.level and self.range_p >= self.level
 
     def note(self, bound: float, draws: int) -> str:
         """What was compared and how it came out, in words (the report's note for the parameter)."""
@@ -65,6 +71,13 @@ class DrawTest:
                 f"not {DISTRIBUTION} (exact, not statistical): {self.outside} of {self.n} values of {self.block} "
                 f"over {draws} draws lie beyond ±{bound:.4g} (largest magnitude {self.largest:.4g}); nn.LSTM "
                 "never draws one (if your initialisation is meant to differ: --unsupported initialisation)"
+            )
+        if self.range_p < self.level:
+            return (
+                f"statistical: narrower than {DISTRIBUTION}: the largest magnitude of {self.block} over {draws} "
+                f"independent draws (n = {self.n}) is {self.largest:.4g}, {self.largest / bound:.4f} of the bound "
+                f"{bound:.4g}; under nn.LSTM's distribution that has probability {self.range_p:.3g} against the "
+                f"level {self.level:.3g} per test (false-alarm rate <= {CERTIFICATE_ALPHA:g} per certificate)"
             )
         verdict = "same distribution" if self.passed else "not the same distribution"
         return (
@@ -77,7 +90,7 @@ class DrawTest:
 
 def level(blocks: int) -> float:
     """The per-test level that keeps the whole certificate's false-alarm rate at :data:`CERTIFICATE_ALPHA`."""
-    return CERTIFICATE_ALPHA / (MAX_CONFIGURATIONS * JUDGED_PROBES * max(1, blocks))
+    return CERTIFICATE_ALPHA / (MAX_CONFIGURATIONS * JUDGED_PROBES * TESTS * max(1, blocks))
 
 
 def dkw_pvalue(n: int, statistic: float) -> float:
@@ -114,6 +127,17 @@ def ks_statistic(sample: Tensor, bound: float) -> float:
     above = (ranks / n - cdf(x + slack)).max()
     below = (cdf(x - slack) - (ranks - 1) / n).max()
     return max(0.0, float(torch.maximum(above, below)))
+
+
+def range_pvalue(sample: Tensor, bound: float) -> float:
+    """P(max |x| <= observed) for n draws of U(-bound, bound), the observed maximum allowed its rounding: m^n."""
+    if sample.numel() == 0:
+        return 1.0
+    x = sample.detach().to(torch.float64).flatten().abs()
+    top = float((x + _rounding(sample.flatten())).max()) / bound
+    if top >= 1.0:
+        return 1.0
+    return math.exp(sample.numel() * math.log(max(top, 1e-300)))
 
 
 def outside_support(sample: Tensor, bound: float) -> int:
@@ -155,9 +179,11 @@ def judge_blocks(draws: Sequence[dict[str, Tensor | None]], names: Sequence[str]
                 statistic,
                 dkw_pvalue(sample.numel(), statistic),
                 per_test,
+                range_pvalue(sample, bound),
             )
             kept = worst.get(name)
-            if kept is None or (found.outside, -found.p_bound) > (kept.outside, -kept.p_bound):
+            rank = (found.outside, not found.passed, -min(found.p_bound, found.range_p))
+            if kept is None or rank > (kept.outside, not kept.passed, -min(kept.p_bound, kept.range_p)):
                 worst[name] = found
     return worst
 
