@@ -10,8 +10,6 @@ gate order, or TensorFlow's ``forget_bias``, is shown wrong in plain use, then r
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -22,24 +20,7 @@ from lstm_replica.interop import to_onnx, to_tensorflow
 from lstm_replica.parity import check
 from lstm_replica.parity.candidates import CheckError
 from lstm_replica.parity.layouts import CandidateDiffers, layout_adapter
-
-
-def _uniform(*shape: int, hidden_size: int) -> nn.Parameter:
-    """nn.LSTMCell's initial distribution, U(-1/sqrt(H), 1/sqrt(H))."""
-    bound = 1 / math.sqrt(hidden_size)
-    return nn.Parameter(torch.empty(*shape).uniform_(-bound, bound))
-
-
-def _state(x: Tensor, hx: tuple[Tensor, Tensor] | None, hidden_size: int) -> tuple[Tensor, Tensor]:
-    if hx is not None:
-        return hx
-    zeros = x.new_zeros((*x.shape[:-1], hidden_size))  # (N, H) or (H,)
-    return zeros, zeros
-
-
-def _cell_update(i: Tensor, f: Tensor, g: Tensor, o: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c), c
+from parity_tests._cells import cell_update, uniform, zero_state
 
 
 class KerasStyleCell(nn.Module):
@@ -47,18 +28,18 @@ class KerasStyleCell(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()
-        self.kernel = _uniform(input_size, 4 * hidden_size, hidden_size=hidden_size)
-        self.recurrent_kernel = _uniform(hidden_size, 4 * hidden_size, hidden_size=hidden_size)
-        self.bias = _uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
+        self.kernel = uniform(input_size, 4 * hidden_size, hidden_size=hidden_size)
+        self.recurrent_kernel = uniform(hidden_size, 4 * hidden_size, hidden_size=hidden_size)
+        self.bias = uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
         self.hidden_size = hidden_size
 
     def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = _state(x, hx, self.hidden_size)
+        h, c = zero_state(x, hx, self.hidden_size)
         z = x @ self.kernel + h @ self.recurrent_kernel  # (N, 4H)
         if self.bias is not None:
             z = z + self.bias
         i, f, g, o = z.chunk(4, -1)
-        return _cell_update(i, f, g, o, c)
+        return cell_update(i, f, g, o, c)
 
 
 class OnnxStyleCell(nn.Module):
@@ -68,19 +49,19 @@ class OnnxStyleCell(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()
-        self.W = _uniform(4 * hidden_size, input_size, hidden_size=hidden_size)
-        self.R = _uniform(4 * hidden_size, hidden_size, hidden_size=hidden_size)
-        self.B = _uniform(8 * hidden_size, hidden_size=hidden_size) if bias else None
+        self.W = uniform(4 * hidden_size, input_size, hidden_size=hidden_size)
+        self.R = uniform(4 * hidden_size, hidden_size, hidden_size=hidden_size)
+        self.B = uniform(8 * hidden_size, hidden_size=hidden_size) if bias else None
         self.hidden_size = hidden_size
 
     def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = _state(x, hx, self.hidden_size)
+        h, c = zero_state(x, hx, self.hidden_size)
         z = x @ self.W.t() + h @ self.R.t()  # (N, 4H)
         if self.B is not None:
             w_b, r_b = self.B.chunk(2)  # (4H,) each
             z = z + w_b + r_b
         gates = dict(zip(self.gate_order, z.chunk(4, -1), strict=True))
-        return _cell_update(gates["i"], gates["f"], gates["c"], gates["o"], c)
+        return cell_update(gates["i"], gates["f"], gates["c"], gates["o"], c)
 
 
 class TorchOrderOnnxCell(OnnxStyleCell):
@@ -97,8 +78,8 @@ class TensorFlowStyleCell(nn.Module):
         if not bias and forget_bias:
             msg = f"Expected bias=True: forget_bias {forget_bias} needs a bias to be folded out of, got bias=False"
             raise NotImplementedError(msg)
-        self.kernel = _uniform(input_size + hidden_size, 4 * hidden_size, hidden_size=hidden_size)
-        self.bias = _uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
+        self.kernel = uniform(input_size + hidden_size, 4 * hidden_size, hidden_size=hidden_size)
+        self.bias = uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
         self.hidden_size, self.forget_bias = hidden_size, forget_bias
 
     def shift(self) -> float:
@@ -106,12 +87,12 @@ class TensorFlowStyleCell(nn.Module):
         return self.forget_bias
 
     def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = _state(x, hx, self.hidden_size)
+        h, c = zero_state(x, hx, self.hidden_size)
         z = torch.cat([x, h], -1) @ self.kernel  # (N, 4H)
         if self.bias is not None:
             z = z + self.bias
         i, j, f, o = z.chunk(4, -1)
-        return _cell_update(i, f + self.shift(), j, o, c)
+        return cell_update(i, f + self.shift(), j, o, c)
 
 
 class TensorFlowCellForgetBiasZero(TensorFlowStyleCell):

@@ -26,6 +26,7 @@ from lstm_replica.parity.candidates import WeightAdapter
 from lstm_replica.parity.compare import MEANINGFUL_ULPS, Difference, meaningful_ulps
 from lstm_replica.parity.configs import Config
 from lstm_replica.parity.report import ConfigResult, Report
+from parity_tests._cells import cell_update, uniform, zero_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from researcher_cell import ResearcherCell
@@ -36,45 +37,26 @@ TEACHER = ("step h (teacher-forced)", "step c (teacher-forced)")
 ROUNDING = {"float64": 1e-14, "float32": 1e-6}  # a few ulps of one step, far below any defect
 
 
-def _uniform(*shape: int, hidden_size: int) -> nn.Parameter:
-    """nn.LSTMCell's initial distribution, U(-1/sqrt(H), 1/sqrt(H))."""
-    bound = 1 / math.sqrt(hidden_size)
-    return nn.Parameter(torch.empty(*shape).uniform_(-bound, bound))
-
-
-def _state(x: Tensor, hx: tuple[Tensor, Tensor] | None, hidden_size: int) -> tuple[Tensor, Tensor]:
-    if hx is not None:
-        return hx
-    zeros = x.new_zeros((*x.shape[:-1], hidden_size))  # (N, H) or (H,)
-    return zeros, zeros
-
-
-def _update(i: Tensor, f: Tensor, g: Tensor, o: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-    """Pre-activation gates and c_{t-1} to (h_t, c_t)."""
-    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c), c
-
-
 class PerGateCell(nn.Module):
     """``--weights per-gate``: W_x* (H, H_in), W_h* (H, H), one bias per gate (folded), ``x W^T``."""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()
         for g in "ifgo":
-            setattr(self, f"W_x{g}", _uniform(hidden_size, input_size, hidden_size=hidden_size))
-            setattr(self, f"W_h{g}", _uniform(hidden_size, hidden_size, hidden_size=hidden_size))
-            setattr(self, f"b_{g}", _uniform(hidden_size, hidden_size=hidden_size) if bias else None)
+            setattr(self, f"W_x{g}", uniform(hidden_size, input_size, hidden_size=hidden_size))
+            setattr(self, f"W_h{g}", uniform(hidden_size, hidden_size, hidden_size=hidden_size))
+            setattr(self, f"b_{g}", uniform(hidden_size, hidden_size=hidden_size) if bias else None)
         self.hidden_size = hidden_size
 
     def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = _state(x, hx, self.hidden_size)
+        h, c = zero_state(x, hx, self.hidden_size)
 
         def gate(g: str) -> Tensor:
             pre = x @ getattr(self, f"W_x{g}").t() + h @ getattr(self, f"W_h{g}").t()  # (N, H)
             bias = getattr(self, f"b_{g}")
             return pre if bias is None else pre + bias
 
-        return _update(gate("i"), gate("f"), gate("g"), gate("o"), c)
+        return cell_update(gate("i"), gate("f"), gate("g"), gate("o"), c)
 
 
 class ConcatCell(nn.Module):
@@ -85,18 +67,18 @@ class ConcatCell(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()
         shape = (input_size + hidden_size, 4 * hidden_size)
-        self.W = _uniform(*(shape if self.transposed else shape[::-1]), hidden_size=hidden_size)
-        self.b = _uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
+        self.W = uniform(*(shape if self.transposed else shape[::-1]), hidden_size=hidden_size)
+        self.b = uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
         self.hidden_size = hidden_size
 
     def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = _state(x, hx, self.hidden_size)
+        h, c = zero_state(x, hx, self.hidden_size)
         xh = torch.cat([x, h], -1)  # (N, H_in + H)
         z = xh @ self.W if self.transposed else xh @ self.W.t()  # (N, 4H)
         if self.b is not None:
             z = z + self.b
         i, f, g, o = z.chunk(4, -1)
-        return _update(i, f, g, o, c)
+        return cell_update(i, f, g, o, c)
 
 
 class ConcatTransposedCell(ConcatCell):
@@ -113,9 +95,9 @@ class X2HCell(nn.Module):
         self.hidden_size = hidden_size
 
     def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = _state(x, hx, self.hidden_size)
+        h, c = zero_state(x, hx, self.hidden_size)
         i, f, g, o = (self.x2h(x) + self.h2h(h)).chunk(4, -1)  # (N, H) each
-        return _update(i, f, g, o, c)
+        return cell_update(i, f, g, o, c)
 
 
 class KerasCell(nn.Module):
@@ -123,18 +105,18 @@ class KerasCell(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()
-        self.kernel = _uniform(input_size, 4 * hidden_size, hidden_size=hidden_size)
-        self.recurrent_kernel = _uniform(hidden_size, 4 * hidden_size, hidden_size=hidden_size)
-        self.bias = _uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
+        self.kernel = uniform(input_size, 4 * hidden_size, hidden_size=hidden_size)
+        self.recurrent_kernel = uniform(hidden_size, 4 * hidden_size, hidden_size=hidden_size)
+        self.bias = uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
         self.hidden_size = hidden_size
 
     def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = _state(x, hx, self.hidden_size)
+        h, c = zero_state(x, hx, self.hidden_size)
         z = x @ self.kernel + h @ self.recurrent_kernel  # (N, 4H)
         if self.bias is not None:
             z = z + self.bias
         i, f, g, o = z.chunk(4, -1)
-        return _update(i, f, g, o, c)
+        return cell_update(i, f, g, o, c)
 
 
 class OnnxCell(nn.Module):
@@ -142,19 +124,19 @@ class OnnxCell(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()
-        self.W = _uniform(4 * hidden_size, input_size, hidden_size=hidden_size)
-        self.R = _uniform(4 * hidden_size, hidden_size, hidden_size=hidden_size)
-        self.B = _uniform(8 * hidden_size, hidden_size=hidden_size) if bias else None
+        self.W = uniform(4 * hidden_size, input_size, hidden_size=hidden_size)
+        self.R = uniform(4 * hidden_size, hidden_size, hidden_size=hidden_size)
+        self.B = uniform(8 * hidden_size, hidden_size=hidden_size) if bias else None
         self.hidden_size = hidden_size
 
     def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = _state(x, hx, self.hidden_size)
+        h, c = zero_state(x, hx, self.hidden_size)
         z = x @ self.W.t() + h @ self.R.t()  # (N, 4H)
         if self.B is not None:
             w_b, r_b = self.B.chunk(2)  # (4H,) each
             z = z + w_b + r_b
         i, o, f, g = z.chunk(4, -1)
-        return _update(i, f, g, o, c)
+        return cell_update(i, f, g, o, c)
 
 
 class TensorFlowCell(nn.Module):
@@ -164,17 +146,17 @@ class TensorFlowCell(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()
-        self.kernel = _uniform(input_size + hidden_size, 4 * hidden_size, hidden_size=hidden_size)
-        self.bias = _uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
+        self.kernel = uniform(input_size + hidden_size, 4 * hidden_size, hidden_size=hidden_size)
+        self.bias = uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
         self.hidden_size = hidden_size
 
     def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = _state(x, hx, self.hidden_size)
+        h, c = zero_state(x, hx, self.hidden_size)
         z = torch.cat([x, h], -1) @ self.kernel  # (N, 4H)
         if self.bias is not None:
             z = z + self.bias
         i, j, f, o = z.chunk(4, -1)
-        return _update(i, f + self.forget_bias, j, o, c)
+        return cell_update(i, f + self.forget_bias, j, o, c)
 
 
 class SummedBiasCell(nn.Module):
@@ -182,33 +164,33 @@ class SummedBiasCell(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()
-        self.weight_ih = _uniform(4 * hidden_size, input_size, hidden_size=hidden_size)
-        self.weight_hh = _uniform(4 * hidden_size, hidden_size, hidden_size=hidden_size)
-        self.bias_ih = _uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
-        self.bias_hh = _uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
+        self.weight_ih = uniform(4 * hidden_size, input_size, hidden_size=hidden_size)
+        self.weight_hh = uniform(4 * hidden_size, hidden_size, hidden_size=hidden_size)
+        self.bias_ih = uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
+        self.bias_hh = uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
         self.hidden_size = hidden_size
 
     def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = _state(x, hx, self.hidden_size)
+        h, c = zero_state(x, hx, self.hidden_size)
         z = x @ self.weight_ih.t() + h @ self.weight_hh.t()  # (N, 4H)
         if self.bias_ih is not None and self.bias_hh is not None:
             z = z + (self.bias_ih + self.bias_hh)
         i, f, g, o = z.chunk(4, -1)
-        return _update(i, f, g, o, c)
+        return cell_update(i, f, g, o, c)
 
 
 class ForgetGateWithoutBias(TextbookLSTMCell):
     """A genuinely wrong step: the f gate's (folded) bias left out."""
 
     def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = _state(x, hx, self.hidden_size)
+        h, c = zero_state(x, hx, self.hidden_size)
 
         def gate(g: str, with_bias: bool = True) -> Tensor:
             pre = x @ getattr(self, f"W_x{g}") + h @ self.recurrent(g)  # (N, H)
             bias = getattr(self, f"b_{g}")
             return pre + bias if with_bias and bias is not None else pre
 
-        return _update(gate("i"), gate("f", with_bias=False), gate("c"), gate("o"), c)
+        return cell_update(gate("i"), gate("f", with_bias=False), gate("c"), gate("o"), c)
 
 
 CANDIDATES = [
