@@ -19,6 +19,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeGuard, TypeVar, overload
 
 import torch
@@ -465,6 +466,7 @@ class Call:
     state_grad: bool | None = None  # h_0 / c_0 require grad; None: as the input does
     computed_state: bool = False  # h_0 / c_0 handed over as the result of a computation (an encoder's state)
     sorted_packing: bool = False  # packed with lengths sorted longest first and enforce_sorted=True
+    hx_keyword_list: bool = False  # forward(input, hx=[h_0, c_0]): by keyword and as a list, as users also write it
 
 
 def _strided(t: Tensor) -> Tensor:
@@ -518,7 +520,12 @@ def run(
     before = {name: (p, p.detach().clone()) for name, p in side.parameters.items()}
     context = torch.inference_mode() if call.mode == "inference" else torch.set_grad_enabled(grad)
     with context:
-        output, h_n, c_n = _unpack(_call("forward", side.forward, fed, hx))
+        if call.hx_keyword_list:
+            given = None if hx is None else [hx[0], hx[1]]
+            by_keyword: Callable[..., object] = side.forward  # a module's forward(input, hx=None)
+            output, h_n, c_n = _unpack(_call("forward", partial(by_keyword, hx=given), fed))
+        else:
+            output, h_n, c_n = _unpack(_call("forward", side.forward, fed, hx))
     packing = None
     if isinstance(output, PackedSequence):
         packing = (output.batch_sizes, output.sorted_indices, output.unsorted_indices)

@@ -180,9 +180,9 @@ def _row(config: str, tensor: str, bitwise: str, d: Difference | None) -> str:
 
 LEGEND = (
     "bitwise: yes = torch.equal; no, tol = not bitwise, within the stated tolerance; NO = beyond it or not "
-    "comparable. Rows without a probe are call 1 (default weights); the other probes: initial weights, calls 2-4 "
+    "comparable. Rows without a probe are call 1 (default weights); the other probes: initial weights, calls 2-5 "
     "(state carried as a computed tensor, input without grad, non-contiguous input, enforce_sorted packing, loss "
-    "h_n / output / c_n), no_grad, inference_mode, reset_parameters(), frozen weights, functional_call, bad input, non-finite input, "
+    "h_n / output / c_n, hx by keyword as a list), no_grad, inference_mode, reset_parameters(), frozen weights, functional_call, bad input, non-finite input, "
     "double backward, stressed (saturating weights and inputs), extreme values, training steps (SGD with momentum, "
     "then Adam, two accumulating micro-batches; outputs, gradients, parameters, optimiser state), trained. "
     "ulps: '-' where the values are too far apart (or on both sides of zero) for ulps to mean anything. "

@@ -226,7 +226,7 @@ def _run_reference(side: Side, config: Config, inputs: Inputs, call: Call) -> Ou
 
 
 def later_calls(ctx: Probing, first: Outcome, log: ProbeLog) -> None:
-    """Calls 2-4, no_grad and inference_mode, on new inputs each."""
+    """Calls 2-5, no_grad and inference_mode, on new inputs each (call 5: ``forward(x, hx=[h_0, c_0])``)."""
     pair, config, device, row, generator = ctx.pair, ctx.config, ctx.device, ctx.row, ctx.generator
     rng = random.Random(int(torch.randint(0, 2**31, (1,), generator=generator)))
     calls = (
@@ -237,6 +237,7 @@ def later_calls(ctx: Probing, first: Outcome, log: ProbeLog) -> None:
         ),
         ("call 3: non-contiguous input, loss output", Call(strided=True, loss="output"), False),
         ("call 4: loss c_n, packed sorted (enforce_sorted=True)", Call(loss="c_n", sorted_packing=True), False),
+        ("call 5: hx by keyword, as a list", Call(hx_keyword_list=True), False),
         ("no_grad", Call(mode="no_grad"), False),
         ("inference_mode", Call(mode="inference"), False),
     )

@@ -23,6 +23,8 @@ WRONG: dict[str, str] = {
     "parity_tests.wrong_candidates.cells:SwappedState": "cell reads hx as (c, h)",
     "parity_tests.wrong_candidates.cells:CellGateOrder": "cell reads the gates as f, i, g, o",
     "parity_tests.wrong_candidates.cells:UnbatchedKeepsBatchDim": "cell returns (1, H) for 1-D input",
+    "parity_tests.wrong_candidates.conventions:KeywordStateDropped": "hx passed by keyword is dropped",
+    "parity_tests.wrong_candidates.conventions:ListStateIgnored": "hx passed as a list is ignored",
 }
 
 _RES = "parity_tests.wrong_candidates.researcher:"
