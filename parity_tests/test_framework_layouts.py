@@ -20,48 +20,7 @@ from lstm_replica.interop import to_onnx, to_tensorflow
 from lstm_replica.parity import check
 from lstm_replica.parity.candidates import CheckError
 from lstm_replica.parity.layouts import CandidateDiffers, layout_adapter
-from parity_tests._cells import cell_update, uniform, zero_state
-
-
-class KerasStyleCell(nn.Module):
-    """Keras's LSTM cell in torch: z = x K + h U + b, split i, f, c, o."""
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
-        super().__init__()
-        self.kernel = uniform(input_size, 4 * hidden_size, hidden_size=hidden_size)
-        self.recurrent_kernel = uniform(hidden_size, 4 * hidden_size, hidden_size=hidden_size)
-        self.bias = uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
-        self.hidden_size = hidden_size
-
-    def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = zero_state(x, hx, self.hidden_size)
-        z = x @ self.kernel + h @ self.recurrent_kernel  # (N, 4H)
-        if self.bias is not None:
-            z = z + self.bias
-        i, f, g, o = z.chunk(4, -1)
-        return cell_update(i, f, g, o, c)
-
-
-class OnnxStyleCell(nn.Module):
-    """One direction of ONNX's LSTM in torch: z = x W^T + h R^T + W_b + R_b, split i, o, f, c."""
-
-    gate_order = "iofc"
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
-        super().__init__()
-        self.W = uniform(4 * hidden_size, input_size, hidden_size=hidden_size)
-        self.R = uniform(4 * hidden_size, hidden_size, hidden_size=hidden_size)
-        self.B = uniform(8 * hidden_size, hidden_size=hidden_size) if bias else None
-        self.hidden_size = hidden_size
-
-    def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = zero_state(x, hx, self.hidden_size)
-        z = x @ self.W.t() + h @ self.R.t()  # (N, 4H)
-        if self.B is not None:
-            w_b, r_b = self.B.chunk(2)  # (4H,) each
-            z = z + w_b + r_b
-        gates = dict(zip(self.gate_order, z.chunk(4, -1), strict=True))
-        return cell_update(gates["i"], gates["f"], gates["c"], gates["o"], c)
+from parity_tests._cells import KerasStyleCell, OnnxStyleCell, cell_update, uniform, zero_state
 
 
 class TorchOrderOnnxCell(OnnxStyleCell):

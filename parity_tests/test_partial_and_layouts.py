@@ -21,6 +21,7 @@ from lstm_replica.parity.candidates import CheckError
 from lstm_replica.parity.execution import Refused, construct_candidate
 from lstm_replica.parity.layouts import layout_adapter
 from lstm_replica.parity.parammap import Unit, discover
+from parity_tests._cells import X2HCell
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from textbook_cell import DetachedRecurrenceCell, TextbookLSTMCell, copy_weights
@@ -150,20 +151,6 @@ def _update(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     i, f, g, o = gates.chunk(4, -1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c), c
-
-
-class X2HCell(nn.Module):
-    """Two nn.Linear layers, x2h and h2h, as tutorials write them."""
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
-        super().__init__()
-        self.x2h = nn.Linear(input_size, 4 * hidden_size, bias=bias)
-        self.h2h = nn.Linear(hidden_size, 4 * hidden_size, bias=bias)
-        self.hidden_size = hidden_size
-
-    def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = hx or _zero_state(x, self.hidden_size)
-        return _update(self.x2h(x) + self.h2h(h), c)
 
 
 @pytest.mark.parametrize(("cell", "layout"), [(ConcatCell, "concat"), (X2HCell, "x2h-h2h")])

@@ -26,7 +26,7 @@ from lstm_replica.parity.candidates import WeightAdapter
 from lstm_replica.parity.compare import MEANINGFUL_ULPS, Difference, meaningful_ulps
 from lstm_replica.parity.configs import Config
 from lstm_replica.parity.report import ConfigResult, Report
-from parity_tests._cells import cell_update, uniform, zero_state
+from parity_tests._cells import KerasStyleCell, OnnxStyleCell, X2HCell, cell_update, uniform, zero_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from researcher_cell import ResearcherCell
@@ -83,60 +83,6 @@ class ConcatCell(nn.Module):
 
 class ConcatTransposedCell(ConcatCell):
     transposed = True
-
-
-class X2HCell(nn.Module):
-    """``--weights x2h-h2h``: two nn.Linear, each with its bias (this layout cannot fold)."""
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
-        super().__init__()
-        self.x2h = nn.Linear(input_size, 4 * hidden_size, bias=bias)
-        self.h2h = nn.Linear(hidden_size, 4 * hidden_size, bias=bias)
-        self.hidden_size = hidden_size
-
-    def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = zero_state(x, hx, self.hidden_size)
-        i, f, g, o = (self.x2h(x) + self.h2h(h)).chunk(4, -1)  # (N, H) each
-        return cell_update(i, f, g, o, c)
-
-
-class KerasCell(nn.Module):
-    """``--weights keras``: kernel (H_in, 4H), recurrent_kernel (H, 4H), one bias (folded); gates i, f, c, o."""
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
-        super().__init__()
-        self.kernel = uniform(input_size, 4 * hidden_size, hidden_size=hidden_size)
-        self.recurrent_kernel = uniform(hidden_size, 4 * hidden_size, hidden_size=hidden_size)
-        self.bias = uniform(4 * hidden_size, hidden_size=hidden_size) if bias else None
-        self.hidden_size = hidden_size
-
-    def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = zero_state(x, hx, self.hidden_size)
-        z = x @ self.kernel + h @ self.recurrent_kernel  # (N, 4H)
-        if self.bias is not None:
-            z = z + self.bias
-        i, f, g, o = z.chunk(4, -1)
-        return cell_update(i, f, g, o, c)
-
-
-class OnnxCell(nn.Module):
-    """``--weights onnx``: W (4H, H_in), R (4H, H), B (8H) = [W_b, R_b] (two biases); gates i, o, f, c."""
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
-        super().__init__()
-        self.W = uniform(4 * hidden_size, input_size, hidden_size=hidden_size)
-        self.R = uniform(4 * hidden_size, hidden_size, hidden_size=hidden_size)
-        self.B = uniform(8 * hidden_size, hidden_size=hidden_size) if bias else None
-        self.hidden_size = hidden_size
-
-    def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        h, c = zero_state(x, hx, self.hidden_size)
-        z = x @ self.W.t() + h @ self.R.t()  # (N, 4H)
-        if self.B is not None:
-            w_b, r_b = self.B.chunk(2)  # (4H,) each
-            z = z + w_b + r_b
-        i, o, f, g = z.chunk(4, -1)
-        return cell_update(i, f, g, o, c)
 
 
 class TensorFlowCell(nn.Module):
@@ -199,8 +145,8 @@ CANDIDATES = [
     pytest.param(ConcatCell, "concat", id="concat"),
     pytest.param(ConcatTransposedCell, "concat-t", id="concat-t"),
     pytest.param(X2HCell, "x2h-h2h", id="x2h-h2h"),
-    pytest.param(KerasCell, "keras", id="keras"),
-    pytest.param(OnnxCell, "onnx", id="onnx"),
+    pytest.param(KerasStyleCell, "keras", id="keras"),
+    pytest.param(OnnxStyleCell, "onnx", id="onnx"),
     pytest.param(TensorFlowCell, "tensorflow", id="tensorflow"),
     pytest.param(ResearcherCell, researcher_weights, id="hand-written-adapter"),
     pytest.param(SummedBiasCell, None, id="no-layout"),

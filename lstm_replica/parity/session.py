@@ -148,14 +148,15 @@ def judge_draws(
         return [replace(d, within_tolerance=d.bitwise, note=_draw_cause(d, own, theirs, hint)) for d in found]
     names = [d.tensor for d in found if not d.bitwise]
     draws = [own] + [redraw(k) for k in range(1, DRAWS)]
-    tests = judge_blocks(draws, names, 1 / config.hidden_size**0.5)
+    bound = 1 / config.hidden_size**0.5  # nn.LSTM's U(-bound, bound)
+    tests = judge_blocks(draws, names, bound)
     judged = []
     for d in found:
         test = tests.get(d.tensor)
         if d.bitwise or test is None:
             judged.append(replace(d, within_tolerance=d.bitwise))
             continue
-        judged.append(replace(d, within_tolerance=test.passed, note=test.note(1 / config.hidden_size**0.5, DRAWS)))
+        judged.append(replace(d, within_tolerance=test.passed, note=test.note(bound, DRAWS)))
     return judged
 
 
