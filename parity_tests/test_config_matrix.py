@@ -2,11 +2,14 @@
 
 Every matrix here is built inside the test (never at import), and every expected value is written out by hand:
 the counts of required tuples from the factor sizes, the budget shrinking step by step, the draws from a scripted
-random source. README.md documents 35 configurations for seed 0, 100 with --thorough and 5 for --quick.
+random source. Only the greedy covering's row counts (54 rows for the default matrix, 98 with --thorough) are not
+derived by hand: they are pinned as the greedy's result, with the matrix sizes README.md documents: 74
+configurations (the 54 rows, 4 extras, 16 real-size ones) for seed 0, 118 with --thorough and 5 for --quick.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -14,8 +17,10 @@ from torch import nn
 
 from lstm_replica.parity.configs import (
     FACTORS,
+    SHAPE,
     STRUCTURE,
     Config,
+    _draw,
     _from_row,
     _narrower,
     _tuples,
@@ -23,6 +28,7 @@ from lstm_replica.parity.configs import (
     allowed,
     assignment_of,
     check_features,
+    covered_tuples,
     covering_rows,
     default_matrix,
     dtype_restriction,
@@ -47,7 +53,7 @@ def test_a_config_writes_its_name_and_dict_from_its_fields():
     assert config.to_dict() == {
         "name": name, "num_layers": 3, "bidirectional": True, "proj_size": 2, "bias": False, "batch_first": True,
         "input_kind": "packed", "hx_given": False, "dropout": 0.25, "dtype": "bfloat16", "batch": 5, "steps": 11,
-        "input_size": 9, "hidden_size": 10, "label": "mine",
+        "input_size": 9, "hidden_size": 10, "label": "mine", "scale": False,
     }, config.to_dict()  # fmt: skip
     assert config.module_kwargs() == {
         "input_size": 9, "hidden_size": 10, "num_layers": 3, "bias": False, "batch_first": True, "dropout": 0.25,
@@ -92,11 +98,13 @@ def test_the_cost_and_shape_constraints_between_factors(assignment, expected):
         ({"proj": False}, {"proj_size"}, True),
         ({"bidirectional": True}, {"proj_size"}, True),  # the factor is not in the assignment: still completable
         ({"input_kind": "packed"}, {"packed"}, False),
+        ({"input_kind": "packed_equal"}, {"packed"}, False),  # "packed" rules out both packed kinds
         ({"input_kind": "unbatched"}, {"packed"}, True),
+        ({"input_kind": "batched"}, {"packed"}, True),
         ({"dtype": "float64"}, {"float64", "float16"}, False),
         ({"dtype": "float32"}, {"float64", "float16"}, True),
         ({"num_layers": 2}, {"multi_layer"}, False),
-        ({"num_layers": 4}, {"multi_layer"}, False),
+        ({"num_layers": 3}, {"multi_layer"}, False),  # three or more
         ({"num_layers": 1}, {"multi_layer"}, True),
         ({"bias": False}, {"multi_layer"}, True),  # no num_layers yet: it can still be 1
         ({"bias": False}, {"no_bias"}, False),
@@ -129,29 +137,50 @@ def test_a_dtype_restriction_rules_out_the_other_dtypes():
 
 
 def test_an_assignment_covers_its_structural_triples_and_all_its_pairs():
-    assignment = {"num_layers": 2, "bidirectional": True, "proj": False, "bias": False}
+    # bias is a structural factor (in a triple), width a size class (in pairs only): 1 triple and 4 * 3 / 2 pairs
+    assignment = {"num_layers": 2, "bidirectional": True, "bias": False, "width": "large"}
     assert _tuples(assignment) == {
-        (("num_layers", 2), ("bidirectional", True), ("proj", False)),
+        (("num_layers", 2), ("bidirectional", True), ("bias", False)),
         (("num_layers", 2), ("bidirectional", True)),
-        (("num_layers", 2), ("proj", False)),
         (("num_layers", 2), ("bias", False)),
-        (("bidirectional", True), ("proj", False)),
+        (("num_layers", 2), ("width", "large")),
         (("bidirectional", True), ("bias", False)),
-        (("proj", False), ("bias", False)),
+        (("bidirectional", True), ("width", "large")),
+        (("bias", False), ("width", "large")),
     }, sorted(_tuples(assignment), key=repr)
+    # four structural factors: C(4, 3) = 4 triples and C(4, 2) = 6 pairs
+    four = {"proj": True, "hx_given": False, "dropout": 0.25, "dtype": "float16"}
+    assert len(_tuples(four)) == 4 + 6, sorted(_tuples(four), key=repr)
+    assert covered_tuples([assignment, four]) == _tuples(assignment) | _tuples(four)
+    assert covered_tuples([]) == set()
 
 
 def test_the_required_tuples_are_every_allowed_structural_triple_and_pair():
-    # structural sizes 4, 2, 2, 3, 2: 164 triples. All twelve factors: 32 values, 92 = sum of squares, so
-    # (32**2 - 92) / 2 = 466 pairs, of which 9 break a constraint: unbatched x (few, many), large x long,
-    # large x many, long x many, (float16, bfloat16) x (large, long)
-    assert len(required_tuples()) == 164 + 457
-    # no projection: 44 triples and 30 pairs hold proj=True
-    assert len(required_tuples(frozenset({"proj_size"}))) == 164 - 44 + 457 - 30
-    # one layer only: 30 of the 120 triples with a layer count remain; 3 x 28 pairs hold 2, 3 or 4 layers
-    assert len(required_tuples(frozenset({"multi_layer"}))) == 30 + 44 + 457 - 84
+    # the nine structural factors have 3 (layers), 4 (input kind), 4 (dtype) and six times 2 values; no constraint
+    # holds between structural factors alone, so every triple of values is required. Triples of factors:
+    #   three of the six 2s: C(6, 3) = 20 x 8 = 160      two 2s and a 4: 15 x 2 = 30 x 16 = 480
+    #   two 2s and the 3: 15 x 12 = 180                  one 2 and both 4s: 6 x 32 = 192
+    #   one 2, a 4 and the 3: 6 x 2 = 12 x 24 = 288      both 4s and the 3: 48
+    # 160 + 480 + 180 + 192 + 288 + 48 = 1,348 triples.
+    # All twelve factors: 23 + 9 = 32 values, sum of squares 65 + 27 = 92, so (32**2 - 92) / 2 = 466 pairs, of
+    # which 9 break a constraint: unbatched x (few, many), large x long, large x many, long x many,
+    # (float16, bfloat16) x (large, long)
     required = required_tuples()
-    assert (("num_layers", 4), ("input_kind", "packed"), ("hx_given", False)) in required
+    assert len([t for t in required if len(t) == 3]) == 1_348
+    assert len([t for t in required if len(t) == 2]) == 457
+    assert len(required) == 1_348 + 457
+    # no projection: proj=True with two of the other eight factors (3, 2, 4, 2, 2, 2, 2, 4 values: 21 values,
+    # squares 61, (21**2 - 61) / 2 = 190 pairs of values) is 190 triples; proj=True with one value of the other
+    # eleven factors is 32 - 2 = 30 pairs
+    assert len(required_tuples(frozenset({"proj_size"}))) == 1_348 - 190 + 457 - 30
+    # one layer only: 2 or 3 layers with two of the other eight factors (2, 2, 4, 2, 2, 2, 2, 4: 20 values,
+    # squares 56, (400 - 56) / 2 = 172) is 2 x 172 = 344 triples; 2 x (32 - 3) = 58 pairs
+    assert len(required_tuples(frozenset({"multi_layer"}))) == 1_348 - 344 + 457 - 58
+    # no packed input, of either kind: 2 kinds x (3, 2, 2, 2, 2, 2, 2, 4: 19 values, squares 49, (361 - 49) / 2
+    # = 156) = 312 triples; 2 x (32 - 4) = 56 pairs
+    assert len(required_tuples(frozenset({"packed"}))) == 1_348 - 312 + 457 - 56
+    assert (("num_layers", 3), ("input_kind", "packed_equal"), ("dtype", "float16")) in required
+    assert (("bias", False), ("dropout", 0.25), ("dtype", "bfloat16")) in required
     assert (("input_kind", "unbatched"), ("batch_class", "few")) not in required
     assert all(len(t) == 2 or {f for f, _ in t} <= set(STRUCTURE) for t in required), "triples are structural"
 
@@ -160,14 +189,15 @@ def assert_covers(rows: list[dict[str, object]], unsupported: frozenset[str] = f
     for row in rows:
         assert list(row) == list(FACTORS) or set(row) == set(FACTORS), f"a row sets every factor: {row}"
         assert allowed(row, unsupported), f"a row breaks a constraint: {row}"
-    covered = set().union(*(_tuples(row) for row in rows))
-    missing = required_tuples(unsupported) - covered
+    missing = required_tuples(unsupported) - covered_tuples(rows)
     assert not missing, f"not covered: {sorted(missing, key=repr)[:5]}"
 
 
 def test_the_covering_rows_cover_every_required_tuple_within_the_constraints():
     rows = covering_rows()
-    assert len(rows) == 31, "README.md: 35 configurations for seed 0, 4 of them the extras"
+    # the greedy's result, not derived by hand (a lower bound: 4 x 4 x 3 = 48 rows for the triples of input kind,
+    # dtype and layers alone); README.md: 74 configurations for seed 0, 54 rows + 4 extras + 16 real-size ones
+    assert len(rows) == 54, len(rows)
     assert_covers(rows)
     restricted = frozenset({"proj_size", "float16"})
     assert_covers(covering_rows(restricted), restricted)
@@ -177,8 +207,12 @@ def test_thorough_rows_hold_every_allowed_structural_combination():
     unsupported = frozenset({"bidirectional"})
     rows = covering_rows(unsupported, thorough=True)
     assert_covers(rows, unsupported)
-    structures = {tuple(row[f] for f in STRUCTURE) for row in rows}
-    assert len(structures) == 4 * 1 * 2 * 3 * 2, f"{len(structures)} structural combinations"
+    assert SHAPE == ("num_layers", "bidirectional", "proj", "input_kind", "hx_given")
+    # layers 3 x one direction x proj 2 x input kinds 4 x hx 2
+    structures = {tuple(row[f] for f in SHAPE) for row in rows}
+    assert len(structures) == 3 * 1 * 2 * 4 * 2, f"{len(structures)} structural combinations"
+    # unrestricted: 3 x 2 x 2 x 4 x 2 = 96 combinations, then the greedy covers what they leave (its result: 98)
+    assert len(covering_rows(thorough=True)) == 98
 
 
 def test_tuples_that_no_full_configuration_holds_are_dropped_not_looped_on():
@@ -194,8 +228,10 @@ def test_tuples_that_no_full_configuration_holds_are_dropped_not_looped_on():
 
 
 def test_the_documented_matrix_sizes():
-    assert len(default_matrix(0)) == 35, "README.md: the default matrix has 35 configurations for seed 0"
-    assert len(default_matrix(0, thorough=True)) == 100, "README.md: --thorough runs 100 configurations"
+    # the greedy's 54 rows (98 with --thorough, each a distinct name), the 4 extras and the 16 real-size ones
+    # (real-input, real-batch and real-deep four times each; real-hidden, real-proj, real-long, real-long-f64)
+    assert len(default_matrix(0)) == 54 + 4 + 16, "README.md: the default matrix has 74 configurations for seed 0"
+    assert len(default_matrix(0, thorough=True)) == 98 + 4 + 16, "README.md: --thorough runs 118 configurations"
     assert [c.name for c in quick_matrix()] == [
         "quick-batched-l1-hx-f64-n3-t7-i4h6",
         "quick-packed-l2-bi-p2-hx-drop0.25-f32-n3-t7-i4h6",
@@ -240,17 +276,38 @@ ROW = {"width": "large", "batch_class": "one", "length": "short"}
             {"width": "large", "batch_class": "many", "length": "one"},
             {"batch": 62},
         ),
-        # steps and batch at their floors: narrower down to the width floor, then it stops (still 24M)
+        # 4 * 120 * 240 = 115,200 multiply-adds a step: 300 steps are 34.6M; 3/4 of them (225) 25.9M, 168 19.4M
         (
             Config(hidden_size=120, input_size=120, batch=1, steps=300),
             {"width": "large", "batch_class": "one", "length": "long"},
+            {"steps": 168},
+        ),
+        # 2 * 4 * 120 * (120 + 2 * 240 + 3 * 120) = 921,600 weights: narrower (105, 705,600 weights), then the large
+        # floor (100: 640,000, still over); three layers are kept, steps (100) and batch (1) are at their floors:
+        # it stops there, still 48M multiply-adds
+        (
+            Config(num_layers=3, bidirectional=True, hidden_size=120, input_size=120, batch=1, steps=100),
+            {"width": "large", "batch_class": "one", "length": "long"},
             {"hidden_size": 100, "input_size": 100},
         ),
-        # 8 x 520 cell steps > 1,000: steps down to the long floor (300), then every width down to 1
+        # 4 x 2 x 520 = 4,160 cell steps > 1,000: the fourth layer goes first (3,120), then the steps by 3/4:
+        # 390 (2,340), 292 (1,752), 219 (1,314), 164 (984)
         (
             Config(num_layers=4, bidirectional=True, hidden_size=5, input_size=3, batch=1, steps=520),
             {"width": "small", "batch_class": "one", "length": "long"},
-            {"steps": 300, "hidden_size": 1, "input_size": 1},
+            {"num_layers": 3, "steps": 164},
+        ),
+        # 5 x 2 x 101 = 1,010 cell steps: one layer less (808) fits, the steps are kept
+        (
+            Config(num_layers=5, bidirectional=True, hidden_size=5, input_size=3, batch=1, steps=101),
+            {"width": "small", "batch_class": "one", "length": "long"},
+            {"num_layers": 4},
+        ),
+        # exactly 5 x 2 x 100 = 1,000 cell steps: five layers are kept
+        (
+            Config(num_layers=5, bidirectional=True, hidden_size=5, input_size=3, batch=1, steps=100),
+            {"width": "small", "batch_class": "one", "length": "long"},
+            {},
         ),
         # exactly at every budget: 2 x 250 x 2 = 1,000 cell steps; left alone
         (
@@ -275,17 +332,64 @@ def test_a_drawn_configuration_shrinks_into_its_budgets_in_order(config, row, ex
 
 
 class ScriptedDraws:
-    """A random source that answers from a script and records each range it was asked for."""
+    """A random source that answers from a script and records each question it was asked.
 
-    def __init__(self, answers: list[int]) -> None:
+    ``_draw`` asks ``random()`` (below 1/3: a boundary value follows, by ``choice``), then ``choice(edges)`` or
+    ``uniform(log lo, log(hi + 1))`` (a log-uniform size, ``int(e**u)``); the layer count and the projection are
+    ``randint``.
+    """
+
+    def __init__(self, answers: list[float]) -> None:
         self.answers = list(answers)
-        self.asked: list[tuple[int, int]] = []
+        self.asked: list[tuple[object, ...]] = []
 
-    def randint(self, low: int, high: int) -> int:
-        self.asked.append((low, high))
+    def random(self) -> float:
+        self.asked.append(("random",))
+        return self.answers.pop(0)
+
+    def choice(self, among: list[int]) -> int:
+        self.asked.append(("choice", tuple(among)))
+        value = int(self.answers.pop(0))
+        assert value in among, f"scripted {value} not among {among}"
+        return value
+
+    def uniform(self, low: float, high: float) -> float:
+        self.asked.append(("uniform", low, high))
         value = self.answers.pop(0)
         assert low <= value <= high, f"scripted {value} outside [{low}, {high}]"
         return value
+
+    def randint(self, low: int, high: int) -> int:
+        self.asked.append(("randint", low, high))
+        value = int(self.answers.pop(0))
+        assert low <= value <= high, f"scripted {value} outside [{low}, {high}]"
+        return value
+
+
+def drawn(size: int) -> list[float]:
+    """The script of a log-uniform draw of ``size``: not a boundary draw (0.5), then e**u = size + 0.5."""
+    return [0.5, math.log(size + 0.5)]
+
+
+def edge(size: int) -> list[float]:
+    """The script of a boundary draw of ``size``: random() below 1/3, then the choice."""
+    return [0.0, size]
+
+
+def asks_log(low: int, high: int) -> list[tuple[object, ...]]:
+    return [("random",), ("uniform", math.log(low), math.log(high + 1))]
+
+
+def asks_edge(edges: tuple[int, ...]) -> list[tuple[object, ...]]:
+    return [("random",), ("choice", edges)]
+
+
+# the boundary values (2**k and one either side) inside each class's range
+SMALL_EDGES = (1, 2, 3, 4, 5, 7, 8, 9, 15, 16)  # widths 1-16
+MEDIUM_EDGES = (17, 31, 32, 33, 63, 64, 65)  # widths 17-99
+LARGE_EDGES = (127, 128, 129, 255, 256, 257)  # widths 100-384
+SHORT_EDGES = (2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33)  # steps 2-40
+LONG_EDGES = (127, 128, 129, 255, 256, 257, 511, 512, 513)  # steps 100-700
 
 
 def row_of(**factors: object) -> dict[str, object]:
@@ -297,42 +401,90 @@ def row_of(**factors: object) -> dict[str, object]:
     return {**base, **factors}
 
 
+@pytest.mark.parametrize(
+    ("span", "script", "asked", "expected"),
+    [
+        # a boundary draw: random() below 1/3, then one of 2**k and its neighbours inside the span
+        ((17, 99), edge(64), asks_edge(MEDIUM_EDGES), 64),
+        ((100, 700), [0.33, 513], asks_edge(LONG_EDGES), 513),  # 0.33 < 1/3
+        # else log-uniform: e**u for u uniform in [log lo, log(hi + 1)), rounded down
+        ((17, 99), drawn(40), asks_log(17, 99), 40),
+        ((100, 700), [1 / 3, math.log(100.5)], asks_log(100, 700), 100),  # 1/3 is not below 1/3
+        # u at the very top: e**u is hi + 1 (up to rounding), and the draw is kept at hi
+        ((2, 7), [0.9, math.log(8)], asks_log(2, 7), 7),
+        # a span with no boundary value inside (9 < 10, 15 > 14): no random() at all, straight to log-uniform
+        ((10, 14), [math.log(12.5)], [("uniform", math.log(10), math.log(15))], 12),
+        # a span of one value: still asks random(); either way it is that value
+        ((1, 1), edge(1), asks_edge((1,)), 1),
+        ((1, 1), drawn(1), asks_log(1, 1), 1),
+    ],
+)
+def test_a_size_is_a_boundary_value_a_third_of_the_time_else_log_uniform(span, script, asked, expected):
+    draws = ScriptedDraws(script)
+    assert _draw(draws, span) == expected
+    assert draws.asked == asked, draws.asked
+    assert not draws.answers, f"unused script {draws.answers}"
+
+
 def test_sizes_are_drawn_from_their_classes_and_the_input_differs_from_the_hidden_size():
     row = row_of(
         num_layers=2, bidirectional=True, proj=True, input_kind="packed", hx_given=False, bias=False,
         batch_first=True, dropout=0.25, dtype="float32", width="medium", batch_class="many", length="short",
     )  # fmt: skip
-    draws = ScriptedDraws([20, 20, 20, 33, 7, 9, 17])
+    draws = ScriptedDraws([*drawn(20), *drawn(20), *edge(33), 7, *drawn(9), *edge(17)])
     got = _from_row(row, draws)
-    # hidden 20; input drawn 20 twice (equal to hidden: drawn again), then 33; proj from 1..19; batch, steps
-    assert draws.asked == [(13, 90), (13, 90), (13, 90), (13, 90), (1, 19), (8, 64), (2, 40)], draws.asked
+    # hidden 20; input drawn 20 (equal to hidden: drawn again), then the boundary value 33; two layers are not
+    # drawn; proj from 1..19; batch from the many class (8-100), steps from short (2-40)
+    assert draws.asked == [
+        *asks_log(17, 99), *asks_log(17, 99), *asks_edge(MEDIUM_EDGES), ("randint", 1, 19), *asks_log(8, 100),
+        *asks_edge(SHORT_EDGES),
+    ], draws.asked  # fmt: skip
     assert got == Config(
         num_layers=2, bidirectional=True, proj_size=7, bias=False, batch_first=True, input_kind="packed",
         hx_given=False, dropout=0.25, dtype="float32", batch=9, steps=17, input_size=33, hidden_size=20,
     ), got  # fmt: skip
+    assert not draws.answers, f"unused script {draws.answers}"
+
+
+def test_three_or_more_layers_are_drawn_from_three_to_five_and_shed_first_when_over_budget():
+    row = row_of(num_layers=3, bidirectional=True, width="small", batch_class="few", length="long")
+    draws = ScriptedDraws([*edge(16), *drawn(3), 5, *drawn(4), *edge(513)])
+    got = _from_row(row, draws)
+    assert draws.asked == [
+        *asks_edge(SMALL_EDGES), *asks_log(1, 16), ("randint", 3, 5), *asks_log(2, 7), *asks_edge(LONG_EDGES),
+    ], draws.asked  # fmt: skip
+    # 5 x 2 x 513 = 5,130 cell steps (and 25M multiply-adds): layers 5 -> 4 (4,104) -> 3 (3,078), three is kept;
+    # then the steps by 3/4: 384 (2,304), 288 (1,728), 216 (1,296), 162 (972 cell steps, 4.7M multiply-adds)
+    assert got == Config(
+        num_layers=3, bidirectional=True, batch=4, steps=162, input_size=3, hidden_size=16
+    ), got  # fmt: skip
+    assert assignment_of(got)["num_layers"] == 3
 
 
 def test_a_projected_draw_of_hidden_size_one_is_raised_to_two():
-    draws = ScriptedDraws([1, 2, 5, 1, 3, 9])
+    draws = ScriptedDraws([*edge(1), *drawn(5), 1, *drawn(3), *drawn(9)])
     got = _from_row(row_of(proj=True), draws)
-    assert draws.asked == [(1, 12), (1, 12), (1, 12), (1, 1), (2, 7), (2, 40)], draws.asked
+    assert draws.asked == [
+        *asks_edge(SMALL_EDGES), *asks_log(1, 16), ("randint", 1, 1), *asks_log(2, 7), *asks_log(2, 40),
+    ], draws.asked  # fmt: skip
     assert (got.hidden_size, got.input_size, got.proj_size, got.batch, got.steps) == (2, 5, 1, 3, 9), got
 
 
 def test_a_hidden_size_of_one_may_equal_the_input_size():
-    draws = ScriptedDraws([1, 1, 1, 1])
+    draws = ScriptedDraws([*edge(1), *drawn(1), *edge(1), *drawn(1)])
     got = _from_row(row_of(batch_class="one", length="one"), draws)
-    assert draws.asked == [(1, 12), (1, 12), (1, 1), (1, 1)], draws.asked
-    assert (got.hidden_size, got.input_size, got.proj_size) == (1, 1, 0), got
+    assert draws.asked == [*asks_edge(SMALL_EDGES), *asks_log(1, 16), *asks_edge((1,)), *asks_log(1, 1)]
+    assert (got.hidden_size, got.input_size, got.proj_size, got.batch, got.steps) == (1, 1, 0, 1, 1), got
 
 
 def test_a_draw_over_budget_is_shrunk():
-    # large widths, a long sequence: 4 * 250 * 550 weights x 300 steps = 165M multiply-adds; steps and batch are
-    # at their floors, so the widths narrow by 7/8 (218/262, 190/229, ... 100/101) to the large floor, 100/100
-    draws = ScriptedDraws([250, 300, 1, 300])
+    # large widths, a long sequence: 4 * 250 * 507 = 507,000 weights fit, but 300 steps of them are 152M
+    # multiply-adds; the steps shrink by 3/4 (225, 168, 126) to the long floor, 100 (50.7M), the batch is at its
+    # floor, so the widths narrow by 7/8: 218/224 (38.5M), 190/196 (29.3M), 166/171 (22.4M), 145/149 (17.0M)
+    draws = ScriptedDraws([*drawn(250), *edge(257), *drawn(1), *drawn(300)])
     got = _from_row(row_of(width="large", batch_class="one", length="long"), draws)
-    assert draws.asked == [(100, 300), (100, 300), (1, 1), (300, 520)], draws.asked
-    assert (got.hidden_size, got.input_size, got.steps, got.batch) == (100, 100, 300, 1), got
+    assert draws.asked == [*asks_log(100, 384), *asks_edge(LARGE_EDGES), *asks_log(1, 1), *asks_log(100, 700)]
+    assert (got.hidden_size, got.input_size, got.steps, got.batch) == (145, 149, 100, 1), got
 
 
 def test_the_extras_and_the_features_that_rule_them_out():
@@ -352,17 +504,20 @@ def test_the_extras_and_the_features_that_rule_them_out():
 @pytest.mark.parametrize(
     ("hidden", "batch", "steps", "classes"),
     [
-        (12, 1, 1, ("small", "one", "one")),
-        (13, 2, 2, ("medium", "few", "short")),
-        (90, 7, 40, ("medium", "few", "short")),
-        (100, 8, 300, ("large", "many", "long")),
-        (300, 64, 520, ("large", "many", "long")),
-        (91, 65, 41, ("", "", "")),  # between or beyond the classes
-        (1, 3, 521, ("small", "few", "")),
+        # widths 1-16 / 17-99 / 100-384, batches 1 / 2-7 / 8-100, steps 1 / 2-40 / 100-700
+        (16, 1, 1, ("small", "one", "one")),
+        (17, 2, 2, ("medium", "few", "short")),
+        (99, 7, 40, ("medium", "few", "short")),
+        (100, 8, 100, ("large", "many", "long")),
+        (384, 100, 700, ("large", "many", "long")),
+        (385, 101, 41, ("", "", "")),  # between or beyond the classes
+        (1, 3, 99, ("small", "few", "")),
+        (1024, 320, 5000, ("", "", "")),  # real sizes lie above every class
     ],
 )
 def test_sizes_are_read_back_into_their_classes(hidden, batch, steps, classes):
-    config = Config(hidden_size=hidden, batch=batch, steps=steps, num_layers=3, proj_size=0, dropout=0.25)
+    # five layers read back as 3, "three or more"
+    config = Config(hidden_size=hidden, batch=batch, steps=steps, num_layers=5, proj_size=0, dropout=0.25)
     got = assignment_of(config)
     assert (got["width"], got["batch_class"], got["length"]) == classes, got
     assert {k: got[k] for k in ("num_layers", "proj", "dropout", "dtype", "input_kind")} == {
@@ -376,7 +531,7 @@ def test_sizes_are_read_back_into_their_classes(hidden, batch, steps, classes):
 def test_your_configuration_joins_the_matrix_last_and_alone_with_only_yours():
     yours = Config(input_size=5, hidden_size=7, steps=3)
     matrix = default_matrix(0, yours=yours)
-    assert len(matrix) == 36, len(matrix)
+    assert len(matrix) == 74 + 1, len(matrix)
     assert matrix[-1] == replace(yours, label="yours"), matrix[-1]
     assert select(None, quick=False, yours=yours, only_yours=True) == [replace(yours, label="yours")]
     with pytest.raises(ValueError, match=r"^Expected your configuration \(--input-size, --hidden-size, \.\.\.\) with --only-yours, got none$"):  # fmt: skip
@@ -394,8 +549,14 @@ def test_the_same_seed_replays_the_matrix_and_another_draws_other_sizes():
     first, again, other = default_matrix(3), default_matrix(3), default_matrix(4)
     assert first == again, "the same seed must give the same configurations"
     assert [c.name for c in first] != [c.name for c in other], "another seed must draw other sizes"
-    assert [c.label for c in first[-4:]] == ["seed", "square", "batch64", "long"]
-    assert all(c.label == "" for c in first[:-4]), [c.label for c in first[:-4]]
+    real = ["real-input"] * 4 + ["real-batch"] * 4 + ["real-deep"] * 4
+    real += ["real-hidden", "real-proj", "real-long", "real-long-f64"]
+    assert [c.label for c in first[-20:]] == ["seed", "square", "batch64", "long", *real], [
+        c.label for c in first[-20:]
+    ]
+    assert all(c.label == "" for c in first[:-20]), [c.label for c in first[:-20]]
+    assert [c.scale for c in first] == [False] * (len(first) - 16) + [True] * 16, "the real-size ones, last"
+    assert [c.name for c in first[-16:]] != [c.name for c in other[-16:]], "another seed draws other real sizes"
 
 
 def test_select_returns_the_quick_matrix_within_the_declared_features():
@@ -424,15 +585,17 @@ def test_select_finds_named_configurations_in_either_matrix_in_the_order_asked()
 
 
 def test_select_reads_thorough_seed_and_unsupported_into_the_matrix():
-    assert len(select(None, quick=False, thorough=True)) == 100, "README.md: --thorough runs 100 configurations"
-    assert len(select(None, quick=False)) == 35, "README.md: 35 configurations for seed 0"
+    assert len(select(None, quick=False, thorough=True)) == 118, "README.md: --thorough runs 118 configurations"
+    assert len(select(None, quick=False)) == 74, "README.md: 74 configurations for seed 0"
     matrix = select(None, quick=False, unsupported=["proj_size"], seed=2)
     assert not any(c.proj_size for c in matrix), [c.name for c in matrix if c.proj_size]
     other = select(None, quick=False, unsupported=["proj_size"], seed=0)
     assert [c.name for c in matrix] != [c.name for c in other], "the seed must reach the draws"
 
 
-def test_the_default_seed_is_zero():
+def test_the_matrix_functions_default_to_seed_zero():
+    # check() and the CLI default to a seed derived from the candidate (test_envelope_and_seeds.py); the matrix
+    # functions themselves, given no seed, draw from 0
     names = [c.name for c in default_matrix(seed=0)]
     assert [c.name for c in default_matrix()] == names, "default_matrix() must draw from seed 0"
     assert [c.name for c in select(None, quick=False)] == names, "select() must draw from seed 0"

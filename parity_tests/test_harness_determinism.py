@@ -27,8 +27,8 @@ def test_the_same_seed_gives_the_same_report(tmp_path, capsys):
     again, _ = _run(tmp_path, capsys, FORGET_BIAS, CONFIG, 7)
     assert first == again, "two runs with --seed 7 must write identical JSON (the report has no timing fields)"
     header = out.splitlines()[1]
-    assert "| seed 7 |" in header, f"Expected the seed in the report's header, got {header!r}"
-    assert first["provenance"]["seed"] == "7"
+    assert "| seed 7 (given) |" in header, f"Expected the seed in the report's header, got {header!r}"
+    assert first["provenance"]["seed"] == "7 (given)"
 
 
 def test_another_seed_draws_other_data(tmp_path, capsys):

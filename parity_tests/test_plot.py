@@ -51,7 +51,7 @@ def test_cli_plots_a_one_ulp_module(plot, tmp_path, capsys):
     assert main(["check", ONE_ULP, "--config", CONFIG, "--plot", str(path), "--no-progress"]) == 1
     assert f"lstm-replica check: plot of {CONFIG} written to {path}" in capsys.readouterr().err
     _assert_png(path)
-    report = check(ONE_ULP, configs=[CONFIG])
+    report = check(ONE_ULP, configs=[CONFIG], seed=0)
     figure = plot.render(report, plot.pick(report))
     titles = [title for title, _, _ in _panels(figure)]
     assert titles == [
@@ -60,7 +60,16 @@ def test_cli_plots_a_one_ulp_module(plot, tmp_path, capsys):
         "c: not observable per step in a module (its c_t is internal)",
     ], titles
     suptitle = figure.get_suptitle()
-    for part in (ONE_ULP, "torch.nn.LSTM", "torch 2.", "device cpu", "mkldnn off", "seed 0", CONFIG, "different"):
+    for part in (
+        ONE_ULP,
+        "torch.nn.LSTM",
+        "torch 2.",
+        "device cpu",
+        "mkldnn off",
+        "seed 0 (given)",
+        CONFIG,
+        "different",
+    ):
         assert part in suptitle, f"Expected {part!r} in the title, got {suptitle!r}"
     _, labels, ydata = _panels(figure)[0]
     assert labels == ["output: max abs", "output: max ulps"], labels

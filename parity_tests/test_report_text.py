@@ -77,7 +77,10 @@ def test_a_bitwise_report_from_first_line_to_verdict():
         "",
         HEADER,
     ], lines[:4]
-    assert lines[-2:] == ["", "VERDICT: REPLICA: bitwise identical to nn.LSTM in all 1 configurations"], lines[-2:]
+    assert lines[-2:] == [
+        "",
+        "VERDICT: REPLICA: bitwise identical to nn.LSTM in all 1 configurations (the envelope above)",
+    ], lines[-2:]
     assert lines[-3].startswith("bitwise: yes = torch.equal"), f"the legend comes before the verdict: {lines[-3]!r}"
 
 
@@ -159,7 +162,7 @@ def test_a_report_under_tolerance_states_its_rows_scope_and_diagnosis():
         "",
         (
             "VERDICT: REPLICA WITHIN TOLERANCE (not bitwise): within the stated tolerances of nn.LSTM in all 1 "
-            "configurations, at most 3 ulps apart; not supported by the candidate: proj_size; not compared on this "
+            "configurations (the envelope above), at most 3 ulps apart; not supported by the candidate: proj_size; not compared on this "
             "backend: dropout (see the notes)"
         ),
     ], lines[-4:]
@@ -305,7 +308,7 @@ def test_bitwise_standard_lists_no_tolerance_rows():
 
 def test_the_json_report_carries_the_schema_the_verdict_and_the_exit_status():
     data = not_a_replica_report().to_json()
-    assert data["schema_version"] == 2, data["schema_version"]
+    assert data["schema_version"] == 3, data["schema_version"]  # 3: envelope and ruled_out added
     assert data["exit_status"] == 1, data["exit_status"]
     assert data["verdict"] == (
         "NOT A REPLICA: 2/3 configurations differ; 1 could not be checked; first in s-cfg: "
@@ -325,7 +328,7 @@ def test_the_json_of_a_replica_says_so():
     data = bitwise_report().to_json()
     assert (data["exit_status"], data["verdict"]) == (
         0,
-        "REPLICA: bitwise identical to nn.LSTM in all 1 configurations",
+        "REPLICA: bitwise identical to nn.LSTM in all 1 configurations (the envelope above)",
     )
 
 

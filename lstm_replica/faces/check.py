@@ -37,6 +37,7 @@ from lstm_replica.parity.isolation import check
 from lstm_replica.parity.layouts import LAYOUTS
 from lstm_replica.parity.report import Report
 from lstm_replica.parity.runner import DEFAULT_TIMEOUT_S, configurations
+from lstm_replica.parity.seeds import RANDOM
 
 DEFAULT_TARGET = "lstm_replica:LSTM"
 PREFIX = "lstm-replica check"
@@ -48,6 +49,15 @@ def _seconds(text: str) -> float:
         msg = f"Expected a number of seconds from 0 (no limit) to {MAX_TIMEOUT_S:g}, got {text}"
         raise argparse.ArgumentTypeError(msg)
     return value
+
+
+def _seed(text: str) -> int | str:
+    if text == RANDOM:
+        return text
+    if not text.isdigit():
+        msg = f"Expected a non-negative integer or 'random', got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,7 +93,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--backend", default="native", choices=("native", "onednn", "cudnn"))
     parser.add_argument("--tf32", default="off", choices=("on", "off"), help="CUDA only")
-    parser.add_argument("--seed", type=int, default=0, help="replays a run: sizes and every random draw derive from it")
+    parser.add_argument(
+        "--seed",
+        type=_seed,
+        default=None,
+        metavar="N|random",
+        help="sizes and every random draw derive from it; default: derived from the candidate's source (printed "
+        "in the report: --seed N replays it); 'random': a fresh one (nightly runs)",
+    )
     parser.add_argument(
         "--dtype",
         action="append",

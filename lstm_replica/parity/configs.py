@@ -27,6 +27,7 @@ from __future__ import annotations
 import random
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
+import math
 from itertools import combinations, product
 from typing import Any, TypedDict, cast
 
@@ -38,39 +39,44 @@ PROJ_SIZE = 2
 Value = bool | int | float | str  # a factor's value
 Assignment = dict[str, Value]  # factor -> value, for some or all factors
 
-# the structural factors, covered three at a time
+# the factors covered three at a time: every combination of three of their values that the constraints allow
 STRUCTURE: dict[str, tuple[Value, ...]] = {
-    "num_layers": (1, 2, 3, 4),
+    "num_layers": (1, 2, 3),  # 3: three or more (drawn 3-5; the deep real-size configuration draws 5-8)
     "bidirectional": (False, True),
     "proj": (False, True),
-    "input_kind": ("batched", "unbatched", "packed"),
+    "input_kind": ("batched", "unbatched", "packed", "packed_equal"),  # packed: unequal, unsorted lengths
     "hx_given": (True, False),
-}
-# the other factors, covered two at a time (with each other and with the structural ones)
-OTHERS: dict[str, tuple[Value, ...]] = {
     "bias": (True, False),
     "batch_first": (False, True),
     "dropout": (0.0, 0.25),
     "dtype": ("float64", "float32", "bfloat16", "float16"),
+}
+# the factors that shape the computation: --thorough runs every combination of their values
+SHAPE = ("num_layers", "bidirectional", "proj", "input_kind", "hx_given")
+# the size classes, covered two at a time (with each other and with every factor above)
+OTHERS: dict[str, tuple[Value, ...]] = {
     "width": ("small", "medium", "large"),
     "batch_class": ("one", "few", "many"),
     "length": ("one", "short", "long"),
 }
 FACTORS: dict[str, tuple[Value, ...]] = {**STRUCTURE, **OTHERS}
+DEEP_LAYERS = (3, 5)  # the range "three or more" layers is drawn from in the matrix
 
-# class -> the inclusive range a value is drawn from
-WIDTHS = {"small": (1, 12), "medium": (13, 90), "large": (100, 300)}
-BATCHES = {"one": (1, 1), "few": (2, 7), "many": (8, 64)}
-LENGTHS = {"one": (1, 1), "short": (2, 40), "long": (300, 520)}
+# class -> the inclusive range a value is drawn from (log-uniformly, a third of the time a power of two or one
+# either side of it: chunking and tiling bugs live there); the budgets below then shrink what is too costly
+WIDTHS = {"small": (1, 16), "medium": (17, 99), "large": (100, 384)}
+BATCHES = {"one": (1, 1), "few": (2, 7), "many": (8, 100)}
+LENGTHS = {"one": (1, 1), "short": (2, 40), "long": (100, 700)}
 COST_BUDGET = 20_000_000  # multiply-adds of one forward pass (see Config.cost)
 PARAMETER_BUDGET = 600_000  # weight elements (see Config.parameter_count)
 STEP_BUDGET = 1_000  # layers x directions x steps: each cell step is a few Python-level ops, however small
+BOUNDARIES = tuple(sorted({2**k + d for k in range(1, 14) for d in (-1, 0, 1)}))  # 1, 2, 3, 4, 5, 7, 8, 9, ...
 
 # features a candidate may declare unsupported -> the factor values they rule out
 FEATURES: dict[str, tuple[str, Value]] = {
     "proj_size": ("proj", True),
     "bidirectional": ("bidirectional", True),
-    "packed": ("input_kind", "packed"),
+    "packed": ("input_kind", "packed"),  # and packed_equal: see _rules_out
     "unbatched": ("input_kind", "unbatched"),
     "batch_first": ("batch_first", True),
     "no_bias": ("bias", False),
@@ -145,7 +151,7 @@ class Config:
     proj_size: int = 0
     bias: bool = True
     batch_first: bool = False
-    input_kind: str = "batched"  # "batched" | "unbatched" | "packed" (unsorted lengths)
+    input_kind: str = "batched"  # "batched" | "unbatched" | "packed" (unequal, unsorted lengths) | "packed_equal"
     hx_given: bool = True
     dropout: float = 0.0  # inter-layer (nn.LSTM ignores it with one layer); on in training, same generator state
     dtype: str = "float64"
@@ -154,6 +160,7 @@ class Config:
     input_size: int = 4
     hidden_size: int = 6
     label: str = ""
+    scale: bool = False  # a real-size configuration: the reduced probe set (see REDUCED_PROBES)
 
     @classmethod
     def from_fields(cls, given: Mapping[str, object]) -> Config:
@@ -233,6 +240,8 @@ def _rules_out(feature: str, assignment: Assignment) -> bool:
     factor, value = FEATURES[feature]
     if feature == "multi_layer":
         return assignment.get("num_layers", 1) != 1
+    if feature == "packed":
+        return assignment.get("input_kind") in ("packed", "packed_equal")
     return factor in assignment and assignment[factor] == value
 
 
@@ -251,7 +260,7 @@ def dtype_restriction(dtypes: Collection[str] | None) -> frozenset[str]:
     """``--dtype``: the other dtypes, ruled out the way unsupported features are."""
     if not dtypes:
         return frozenset()
-    known = OTHERS["dtype"]
+    known = FACTORS["dtype"]
     unknown = [d for d in dtypes if d not in known]
     if unknown:
         msg = f"Expected --dtype from {', '.join(map(str, known))}, got {', '.join(unknown)}"
@@ -286,6 +295,11 @@ def _tuples(assignment: Assignment) -> set[Tuple]:
     return triples | {tuple((f, assignment[f]) for f in fs) for fs in combinations(names, 2)}
 
 
+def covered_tuples(assignments: Iterable[Assignment]) -> set[Tuple]:
+    """The triples and pairs some of ``assignments`` holds."""
+    return set().union(*(_tuples(a) for a in assignments))
+
+
 def required_tuples(unsupported: frozenset[str] = frozenset()) -> set[Tuple]:
     """Every structural triple and every pair of factor values that the constraints allow."""
     required: set[Tuple] = set()
@@ -303,14 +317,14 @@ def required_tuples(unsupported: frozenset[str] = frozenset()) -> set[Tuple]:
 def covering_rows(unsupported: frozenset[str] = frozenset(), thorough: bool = False) -> list[Assignment]:
     """A greedy covering array: each row fixes one uncovered tuple, then fills the other factors best-first.
 
-    ``thorough`` starts from every allowed combination of the structural factors instead.
+    ``thorough`` starts from every allowed combination of the :data:`SHAPE` factors instead.
     """
     uncovered = required_tuples(unsupported)
     rows: list[Assignment] = []
     seeds: list[Assignment] = []
     if thorough:
-        for values in product(*STRUCTURE.values()):
-            start = dict(zip(STRUCTURE, values, strict=True))
+        for values in product(*(STRUCTURE[f] for f in SHAPE)):
+            start = dict(zip(SHAPE, values, strict=True))
             if allowed(start, unsupported):
                 seeds.append(start)
     while uncovered or seeds:
@@ -342,7 +356,12 @@ def _complete(start: Assignment, uncovered: set[Tuple], unsupported: frozenset[s
 
 
 def _draw(rng: random.Random, span: tuple[int, int]) -> int:
-    return rng.randint(*span)
+    """A size in ``span``: a third of the time a power of two or one either side of it, else log-uniform."""
+    lo, hi = span
+    edges = [b for b in BOUNDARIES if lo <= b <= hi]
+    if edges and rng.random() < 1 / 3:
+        return rng.choice(edges)
+    return min(hi, int(math.exp(rng.uniform(math.log(lo), math.log(hi + 1)))))
 
 
 def _narrower(config: Config, floor: int) -> Config:
@@ -366,6 +385,8 @@ def _within_budget(config: Config, row: Assignment) -> Config:
         narrower = _narrower(config, width_floor)
         if config.parameter_count > PARAMETER_BUDGET and narrower != config:
             config = narrower
+        elif config.num_layers > DEEP_LAYERS[0]:
+            config = replace(config, num_layers=config.num_layers - 1)
         elif config.steps > steps_floor:
             config = replace(config, steps=max(steps_floor, config.steps * 3 // 4))
         elif config.batch > batch_floor:
@@ -384,8 +405,9 @@ def _from_row(row: Assignment, rng: random.Random) -> Config:
     input_size = _draw(rng, WIDTHS[str(row["width"])])
     while input_size == hidden and hidden > 1:
         input_size = _draw(rng, WIDTHS[str(row["width"])])
+    layers = int(row["num_layers"])
     drawn = Config(
-        num_layers=int(row["num_layers"]),
+        num_layers=rng.randint(*DEEP_LAYERS) if layers == STRUCTURE["num_layers"][-1] else layers,
         bidirectional=bool(row["bidirectional"]),
         proj_size=rng.randint(1, hidden - 1) if row["proj"] else 0,
         bias=bool(row["bias"]),
@@ -425,6 +447,133 @@ def extra_configs(unsupported: frozenset[str] = frozenset()) -> list[Config]:
     return [c for c in extras if allowed(assignment_of(c), unsupported)]
 
 
+# real model sizes: one configuration per dimension at the top of its range (the others small), drawn each run
+TOP_WIDTH = (500, 1100)  # layer input and hidden widths (GloVe 300 and BERT 768 inputs, hidden 512 / 1024 lie below)
+TOP_BATCH = (128, 320)
+TOP_LAYERS = (5, 8)
+TOP_STEPS = (2_000, 5_000)  # float32; float64 sequences: TOP_STEPS_F64
+TOP_STEPS_F64 = (1_001, 2_500)
+REDUCED_PROBES = (
+    "real model sizes: call 1 only (a forward without grad, then two with grad: outputs, states, every gradient, "
+    "inputs unmodified, the same result twice), call 1 again on 2 threads where the products are wide or the "
+    "batch large, and for cells every step "
+    "teacher-forced; every other probe runs in the matrix's configurations, whose sizes keep it within the time "
+    "budget"
+)
+
+
+def _top(rng: random.Random, span: tuple[int, int]) -> int:
+    """A size near the top of what a certificate can afford: boundary values (2^k and one either side) or uniform."""
+    lo, hi = span
+    edges = [b for b in BOUNDARIES if lo <= b <= hi]
+    return rng.choice(edges) if edges and rng.random() < 1 / 3 else rng.randint(lo, hi)
+
+
+def _grid_features(rng: random.Random) -> list[dict[str, Any]]:
+    """Four feature sets for one real size: padded and packed input each with and without a given state (the
+    code paths that chunking and tiling bugs take), the direction balanced against both, the rest drawn."""
+    flip = rng.random() < 0.5
+    rows = []
+    for padded, hx in product((True, False), (True, False)):
+        rows.append(
+            {
+                "input_kind": "batched" if padded else rng.choice(("packed", "packed_equal")),
+                "hx_given": hx,
+                "bidirectional": (padded != hx) != flip,
+                "batch_first": rng.random() < 0.5,
+                "bias": rng.random() < 0.75,
+            }
+        )
+    return rows
+
+
+def _pair_features(rng: random.Random) -> list[dict[str, Any]]:
+    """Two feature sets for one costly real size: padded input with the rest drawn, then packed input with
+    every binary feature the other way, so each value of each feature meets the size once."""
+    first = {
+        "input_kind": "batched",
+        "hx_given": rng.random() < 0.5,
+        "bidirectional": rng.random() < 0.5,
+        "batch_first": rng.random() < 0.5,
+        "bias": rng.random() < 0.5,
+    }
+    second = {k: not v for k, v in first.items() if k != "input_kind"}
+    return [first, {**second, "input_kind": rng.choice(("packed", "packed_equal"))}]
+
+
+def real_size_configs(rng: random.Random, unsupported: frozenset[str] = frozenset()) -> list[Config]:
+    """Real model sizes, each at the top of its range with the other sizes small, every run.
+
+    A wide layer input, a large batch and a deep stack (cheap) four times each: padded and packed input, with
+    and without a given state (:func:`_grid_features`); a wide hidden state without and with a projection, and
+    long float32 and float64 sequences (costly) as two pairs whose features are each other's opposite
+    (:func:`_pair_features`). A feature the candidate lacks falls back to nn.LSTM's default; a configuration
+    that cannot do without one (a projection, several layers, its dtype) is left out.
+    """
+    small = (2, 48)
+
+    def dtype() -> str:
+        return rng.choice(("float64", "float32"))
+
+    drawn: list[Config] = []
+    for features in _grid_features(rng):
+        drawn.append(
+            Config(label="real-input", input_size=_top(rng, TOP_WIDTH), hidden_size=_draw(rng, small),
+                   num_layers=rng.randint(1, 2), batch=_draw(rng, (1, 6)), steps=_draw(rng, (2, 8)),
+                   dtype=dtype(), scale=True, **features)
+        )  # fmt: skip
+    for features in _grid_features(rng):
+        drawn.append(
+            Config(label="real-batch", input_size=_draw(rng, small), hidden_size=_draw(rng, small),
+                   num_layers=rng.randint(1, 2), batch=_top(rng, TOP_BATCH), steps=_draw(rng, (2, 12)),
+                   dtype=dtype(), scale=True, **features)
+        )  # fmt: skip
+    for features in _grid_features(rng):
+        width = _draw(rng, small)
+        projected = rng.random() < 0.5  # a projection (smaller than the hidden state) on every layer, or none
+        drawn.append(
+            Config(label="real-deep", input_size=_draw(rng, small), hidden_size=width,
+                   num_layers=rng.randint(*TOP_LAYERS), batch=_draw(rng, (1, 5)), steps=_draw(rng, (2, 12)),
+                   proj_size=rng.randint(1, width - 1) if projected else 0, dtype=dtype(), scale=True, **features)
+        )  # fmt: skip
+    plain, projected = _pair_features(rng)
+    hidden = _top(rng, TOP_WIDTH)
+    drawn += [
+        Config(label="real-hidden", input_size=_draw(rng, small), hidden_size=_top(rng, TOP_WIDTH),
+               batch=_draw(rng, (1, 4)), steps=_draw(rng, (2, 6)), dtype=dtype(), scale=True, **plain),
+        Config(label="real-proj", input_size=_draw(rng, small), hidden_size=hidden, num_layers=2,
+               proj_size=_draw(rng, (1, min(hidden - 1, 600))), batch=_draw(rng, (1, 3)), steps=_draw(rng, (2, 5)),
+               dtype=dtype(), scale=True, **projected),
+    ]  # fmt: skip
+    single, double = _pair_features(rng)
+    single["bidirectional"] = double["bidirectional"] = False  # one direction: the cost is the steps
+    drawn += [
+        Config(label="real-long", input_size=_draw(rng, (1, 16)), hidden_size=_draw(rng, (1, 16)),
+               batch=_draw(rng, (1, 3)), steps=_top(rng, TOP_STEPS), dtype="float32", scale=True, **single),
+        Config(label="real-long-f64", input_size=_draw(rng, (1, 16)), hidden_size=_draw(rng, (1, 16)),
+               batch=_draw(rng, (1, 3)), steps=_top(rng, TOP_STEPS_F64), dtype="float64", scale=True, **double),
+    ]  # fmt: skip
+    return [c for c in (_fallback(c, unsupported) for c in drawn) if c is not None]
+
+
+def _fallback(config: Config, unsupported: frozenset[str]) -> Config | None:
+    """``config`` with each feature the candidate lacks set back to nn.LSTM's default (one layer for a stack, the
+    other of float64 / float32 for a dtype, no projection where the size is not the projection's own); None if
+    that is not enough (a projection the configuration is about, no full-precision dtype)."""
+    defaults = Config()
+    for name in ("bidirectional", "batch_first", "input_kind", "hx_given", "bias"):
+        if not allowed(assignment_of(config), unsupported):
+            config = replace(config, **{name: getattr(defaults, name)})
+    if "multi_layer" in unsupported and config.label != "real-deep":
+        config = replace(config, num_layers=1)
+    if "proj_size" in unsupported and config.label != "real-proj":
+        config = replace(config, proj_size=0)
+    if config.dtype in unsupported and config.label not in ("real-long", "real-long-f64"):  # those are a dtype's
+        other = {"float64": "float32", "float32": "float64"}.get(config.dtype, config.dtype)
+        config = replace(config, dtype=other)
+    return config if allowed(assignment_of(config), unsupported) else None
+
+
 def assignment_of(config: Config) -> Assignment:
     """The factor values a configuration takes (sizes read back into their classes)."""
 
@@ -432,7 +581,7 @@ def assignment_of(config: Config) -> Assignment:
         return next((k for k, (lo, hi) in classes.items() if lo <= value <= hi), "")
 
     return {
-        "num_layers": config.num_layers,
+        "num_layers": min(config.num_layers, int(STRUCTURE["num_layers"][-1])),
         "bidirectional": config.bidirectional,
         "proj": bool(config.proj_size),
         "input_kind": config.input_kind,
@@ -454,6 +603,7 @@ def default_matrix(
     features = check_features(unsupported)
     rng = random.Random(f"lstm-replica matrix {seed}")
     configs = [_from_row(row, rng) for row in covering_rows(features, thorough)] + extra_configs(features)
+    configs += real_size_configs(rng, features)
     if yours is not None:
         configs.append(replace(yours, label="yours"))
     unique: dict[str, Config] = {}

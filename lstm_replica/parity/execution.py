@@ -151,6 +151,8 @@ def make_inputs(
     if config.input_kind == "packed":
         lengths = torch.randint(1, steps + 1, (n,), generator=generator)
         lengths[torch.randint(0, n, (1,), generator=generator)] = steps  # the longest fills the padding
+    elif config.input_kind == "packed_equal":
+        lengths = torch.full((n,), steps)  # a PackedSequence whose every sequence is as long as the padding
     h0, c0 = randn(layers, n, config.out_size), randn(layers, n, config.hidden_size) + 0.5
     if stressed:
         x = stress_sequence(x, 0 if batch_first else 1, generator, extremes)

@@ -202,6 +202,7 @@ class _Run:
             report.diagnosis = f"Diagnosis: not available ({note})"
             if report.exit_status == 0:
                 report.error = note
+        report.close_envelope()  # of every child's results
         children = f"{self.replaced + 1} child processes (a fresh one after each death)" if self.replaced else ""
         report.provenance = {**report.provenance, "isolation": children or "a child process"}
         return report

@@ -87,6 +87,20 @@ class ParamMap:
     def total(self) -> int:
         return sum(shape.numel() for shape in self.ref_shapes.values())
 
+    @cached_property
+    def whole(self) -> bool:
+        """Every candidate parameter is the reference parameter of its name, element for element (nn.LSTM's
+        layout): tensors then change names by copy, without the element map (what keeps real sizes cheap)."""
+        if set(self.sources) != set(self.ref_shapes) or self.partners or self.offsets:
+            return False
+        start = 0
+        for name, shape in self.ref_shapes.items():
+            index = self.sources[name]
+            if index.shape != shape or not torch.equal(index.flatten(), torch.arange(start, start + shape.numel())):
+                return False
+            start += shape.numel()
+        return True
+
     def _split(self, flat: Tensor) -> dict[str, Tensor]:
         sizes = [shape.numel() for shape in self.ref_shapes.values()]
         return {
@@ -104,6 +118,13 @@ class ParamMap:
         if not present:
             return dict.fromkeys(self.ref_shapes)
         sample = present[0][1]
+        if self.whole:
+            return {
+                name: given.detach().to(sample.dtype).clone()
+                if (given := tensors.get(name)) is not None
+                else torch.full(shape, float("nan"), dtype=sample.dtype, device=sample.device)
+                for name, shape in self.ref_shapes.items()
+            }
         flat = torch.full((self.total,), float("nan"), dtype=sample.dtype, device=sample.device)
         for name, tensor in present:
             index, partner = self._pairs(name, tensor.device)
@@ -146,6 +167,17 @@ class ParamMap:
         if not present:
             return dict.fromkeys(self.ref_shapes)
         sample = present[0][1]
+        if self.whole:  # a gradient not given (None) is the zero block, as below
+            return {
+                name: (
+                    None
+                    if name not in grads
+                    else torch.zeros(shape, dtype=sample.dtype, device=sample.device)
+                    if (grad := grads[name]) is None
+                    else grad.detach().to(sample.dtype).clone()
+                )
+                for name, shape in self.ref_shapes.items()
+            }
         flat = torch.zeros(self.total, dtype=sample.dtype, device=sample.device)
         reached = torch.zeros(self.total, dtype=torch.bool, device=sample.device)
         for name in (n for n in grads if n in self.sources):

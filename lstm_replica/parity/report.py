@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from lstm_replica.parity.compare import MEANINGFUL_ULPS, Difference, meaningful_ulps
+from lstm_replica.parity.envelope import Envelope, envelope
 from lstm_replica.parity.locate import Location
 
 
@@ -54,6 +55,13 @@ class Report:
     diagnosis: str = ""  # rounding or defect, from a float64 rerun (see diagnose.py); "" when bitwise
     quick: bool = False  # a quick screen, not a certificate
     matrix: str = "default"  # "default" | "thorough" | "quick"
+    envelope: Envelope = field(default_factory=Envelope)  # what the verdict covers (see envelope.py)
+    ruled_out: list[str] = field(default_factory=list)  # every feature the configurations were chosen without
+
+    def close_envelope(self) -> None:
+        """The envelope of the configurations compared (results that are not errors or not applicable)."""
+        compared = [r.config for r in self.results if r.status in ("bitwise", "within tolerance", "different")]
+        self.envelope = envelope(compared, frozenset(self.ruled_out))
 
     @property
     def checked(self) -> list[ConfigResult]:
@@ -100,13 +108,17 @@ class Report:
                 "- not a certificate (run without --quick for one)"
             )
         if self.bitwise:
-            return f"REPLICA: bitwise identical to {self.reference} in all {n} configurations{scope}"
+            return f"REPLICA: bitwise identical to {self.reference} in all {n} configurations{self._of_envelope}{scope}"
         ulps = max((d.max_ulps for r in self.checked for d in r.differences), default=0.0)
         apart = f", at most {ulps:.0f} ulps apart" if ulps <= MEANINGFUL_ULPS else ""
         return (
             f"REPLICA WITHIN TOLERANCE (not bitwise): within the stated tolerances of {self.reference} "
-            f"in all {n} configurations{apart}{scope}"
+            f"in all {n} configurations{self._of_envelope}{apart}{scope}"
         )
+
+    @property
+    def _of_envelope(self) -> str:
+        return " (the envelope above)" if self.envelope.configurations else ""
 
     @property
     def unchecked_reason(self) -> str:
@@ -154,11 +166,13 @@ class Report:
         lines += ["", LEGEND]
         if self.diagnosis:
             lines += ["", self.diagnosis]
+        if self.envelope.lines():
+            lines += ["", *self.envelope.lines()]
         lines += ["", f"VERDICT: {self.verdict}"]
         return "\n".join(lines)
 
 
-SCHEMA_VERSION = 2  # of --json: fields are only ever added; README.md, "The JSON report", lists them
+SCHEMA_VERSION = 3  # of --json: fields are only ever added; README.md, "The JSON report", lists them
 FOLDED_PROBE = "initial and trained bias values"  # skipped where the candidate folds b_ih + b_hh into one bias
 
 

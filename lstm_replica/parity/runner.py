@@ -54,7 +54,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstm_replica.cell import Hidden
-from lstm_replica.parity import backends
+from lstm_replica.parity import backends, seeds
 from lstm_replica.parity.backends import Backend
 from lstm_replica.parity.candidates import (
     CheckError,
@@ -68,6 +68,7 @@ from lstm_replica.parity.candidates import (
 )
 from lstm_replica.parity.compare import Difference, Tolerance, compare, per_step, tolerance_for
 from lstm_replica.parity.configs import (
+    REDUCED_PROBES,
     Config,
     ConfigFields,
     ConfigKeysError,
@@ -99,6 +100,7 @@ from lstm_replica.parity.globalstate import global_state, replaced
 from lstm_replica.parity.layouts import LAYOUTS, CandidateDiffers, layout_adapter
 from lstm_replica.parity.layouts import UNSUPPORTED as LAYOUT_UNSUPPORTED
 from lstm_replica.parity.locate import locate, probe_cause, probe_gate, time_major
+from lstm_replica.parity.noise import allowing_noise, as_float64, float64_reference, own_error
 from lstm_replica.parity.parammap import unused_parameters
 from lstm_replica.parity.progress import Progress, work
 from lstm_replica.parity.report import FOLDED_PROBE, ConfigResult, Report
@@ -128,6 +130,8 @@ DEFAULT_TIMEOUT_S: float | None = None  # None: tied to nn.LSTM's own time per c
 # round to exactly 1, so its gradient is exactly 0 and a change of its weights changes nothing, in a correct cell
 UNUSED_DTYPES = ("float64", "float32")
 HARNESS_THREADS = 1  # torch's intra-op threads while check() runs (see the module docstring)
+PROBE_THREADS = 2  # a real-size configuration's call 1 is made again on this many threads, as users run
+THREADS_MAX_STEPS = 64  # ... where layers x directions x steps is at most this (see _threaded)
 P = ParamSpec("P")
 R = TypeVar("R")
 PROBED = Config(input_size=3, hidden_size=4)  # the small configuration features are tried on
@@ -143,7 +147,7 @@ class CheckOptions(TypedDict, total=False):
     device: str
     backend: str
     tf32: bool
-    seed: int
+    seed: int | str | None
     weights: str | WeightAdapter | None
     progress: bool
     fail_fast: bool
@@ -175,6 +179,9 @@ class Selection:
     declared: frozenset[str]  # features the candidate lacks: declared, refused when tried, or its layout's
     excluded: dict[str, str]  # features this backend cannot compare -> why
     configs: list[Config]
+    seed: int  # the run's seed, resolved (see .seeds)
+    seed_origin: str  # derived, random or given
+    restricted: frozenset[str]  # every feature ruled out, for the envelope's coverage
 
 
 def configurations(
@@ -209,7 +216,7 @@ def _select(
     *,
     configs: list[str] | None,
     quick: bool,
-    seed: int,
+    seed: int | str | None,
     weights: str | WeightAdapter | None,
     timeout: float | None,
     on_stuck: Callable[[str], None] | None,
@@ -251,7 +258,9 @@ def _select(
     if kind == "cell":
         restricted |= {"proj_size"}  # nn.LSTMCell has no projection: a cell's matrix is covered without one
     yours = Config.from_fields(config) if isinstance(config, dict) else config
-    return Selection(spec, declared, excluded, select(configs, quick, seed, restricted, thorough, yours, only_config))
+    number, origin = seeds.resolve(seed, loaded, weights)
+    chosen = select(configs, quick, number, restricted, thorough, yours, only_config)
+    return Selection(spec, declared, excluded, chosen, number, origin, restricted)
 
 
 def _harness_threads(fn: Callable[P, R]) -> Callable[P, R]:
@@ -279,7 +288,7 @@ def check(
     device: str = "cpu",
     backend: str = "native",
     tf32: bool = False,
-    seed: int = 0,
+    seed: int | str | None = None,
     weights: str | WeightAdapter | None = None,
     progress: bool = False,
     timeout: float | None = DEFAULT_TIMEOUT_S,
@@ -317,7 +326,7 @@ def check(
         "python": platform.python_version(),
         "device": device,
         "backend": setup.describe(),
-        "seed": str(seed),
+        "seed": "derived from the candidate" if seed is None else str(seed),
         "standard": "tolerance" if tolerance else "bitwise (torch.equal)",
         "threads": str(torch.get_num_threads()),
     }
@@ -345,9 +354,12 @@ def check(
         report.traceback = traceback.format_exc()
         return report
     spec, declared, excluded, selected = chosen.spec, chosen.declared, chosen.excluded, chosen.configs
+    seed = chosen.seed
+    report.provenance["seed"] = f"{seed} ({chosen.seed_origin})"
     kind = spec.kind
     report.kind, report.reference = kind, REFERENCES[kind]
     report.unsupported = sorted(declared)
+    report.ruled_out = sorted(chosen.restricted)
     report.not_compared = excluded
     report.quick = quick
     report.matrix = "quick" if quick else ("thorough" if thorough else "default")
@@ -386,6 +398,7 @@ def check(
             break
     bar.close()
     report.diagnosis = _diagnosis(spec, report, setup, seed, selected)
+    report.close_envelope()
     return report
 
 
@@ -586,7 +599,8 @@ def _check_config(
             raise
         reason = f"inputs modified in place (then {exc})"
         return ConfigResult(config.to_dict(), "different", reason, checks={"inputs unmodified": False})
-    differences = [compare(name, first.tensors.get(name), ref.tensors[name], row) for name in ref.tensors]
+    rows = _call_one_rows(pair, config, setup.device, inputs, ref, row) if tolerance else {}
+    differences = [compare(n, first.tensors.get(n), t, rows.get(n, row)) for n, t in ref.tensors.items()]
     unused: list[str] = []
     if config.dtype in UNUSED_DTYPES:  # half precision saturates gates: a zero gradient there is no evidence
         unused = unused_parameters(
@@ -603,31 +617,17 @@ def _check_config(
     log = ProbeLog(parameters_changed=plain.parameters_changed + first.parameters_changed, aliased=first.aliased)
     log.keep("", plain)
     log.keep("", first)
-    if "initialisation" in unsupported:
-        log.skipped["initial weights"] = "declared unsupported by the candidate (its own initialisation)"
+    if config.scale:
+        log.skipped["the other probes"] = REDUCED_PROBES
+        if config.num_layers * config.directions * config.steps <= THREADS_MAX_STEPS:
+            _threaded(pair, config, inputs, rows, row, log)
+        else:
+            log.skipped[f"call 1 on {PROBE_THREADS} threads"] = (
+                "a long or deep sequence of small products: on a shared machine torch's threads wait for one "
+                "another at every step (the wide and large-batch configurations take this probe)"
+            )
     else:
-        redraw = partial(_redraw, spec, config, setup.device, seed, pair)
-        log.differences += initial_weights(pair, config, tolerance, row, redraw, cast_hint(spec, config))
-    if pair.pmap.folded:
-        log.skipped[f"{FOLDED_PROBE} ({', '.join(pair.pmap.folded)})"] = FOLDED
-    ctx = Probing(pair, config, setup.device, row, generator, tolerance)
-    later_calls(ctx, ref, log)
-    module_protocol(ctx, log, draws="initialisation" not in unsupported)
-    bad_input(ctx, log)
-    non_finite(ctx, log)
-    if "double_backward" in unsupported:
-        log.skipped["double backward"] = "declared unsupported by the candidate"
-    elif setup.backend == "cudnn":
-        log.skipped["double backward"] = "nn.LSTM's cuDNN kernel has no double backward"
-    else:
-        double_backward(ctx, log)
-    if setup.backend == "cudnn" and spec.kind == "module":
-        log.skipped["eval mode"] = (
-            "nn.LSTM's cuDNN kernel has no backward in eval mode: every call ran in train mode "
-            "(dropout 0, the same function); --backend native checks eval mode"
-        )
-    stressed(ctx, log)
-    training(ctx, log)
+        _probe(spec, config, setup, tolerance, seed, unsupported, pair, ref, row, generator, log)
     overwritten = log.overwritten()
     checks = {
         "inputs unmodified": plain.inputs_unmodified and first.inputs_unmodified,
@@ -676,6 +676,81 @@ def _check_config(
         result.location = replace(located, tensor=where + located.tensor) if where else located
         result.reason = worst.note
     return result
+
+
+def _threaded(
+    pair: Pair, config: Config, inputs: Inputs, rows: dict[str, Tolerance], row: Tolerance, log: ProbeLog
+) -> None:
+    """Call 1 again with torch on :data:`PROBE_THREADS` intra-op threads, both sides (a real-size configuration):
+    users run with several, and a candidate may take another path there (a fused product that parallelises)."""
+    probe = f"call 1 on {PROBE_THREADS} threads"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(PROBE_THREADS)
+    try:
+        ref = run(pair.reference, config, inputs, with_grad=True)
+        cand = run(pair.candidate, config, inputs, with_grad=True, pmap=pair.pmap)
+    except (CandidateRaised, WrongResult) as exc:
+        log.differences.append(raised(probe, exc))
+        return
+    finally:
+        torch.set_num_threads(threads)
+    log.differences += [compare(n, cand.tensors.get(n), t, rows.get(n, row), probe) for n, t in ref.tensors.items()]
+    log.outcomes[probe] = (cand, ref, config)
+    log.keep(probe, cand)
+
+
+def _call_one_rows(
+    pair: Pair, config: Config, device: str, inputs: Inputs, ref: Outcome, row: Tolerance
+) -> dict[str, Tolerance]:
+    """Under ``--tolerance``, a real-size configuration below float64 allows each tensor of call 1 to differ by
+    :data:`.noise.NOISE_FACTOR` x nn.LSTM's own error against float64 (sums of a thousand terms, thousands of
+    steps: rounding the fixed tolerance was not set for; see :mod:`.noise`); else the fixed tolerance."""
+    if not config.scale or config.dtype == "float64":
+        return {}
+    truth = run(float64_reference(pair, config, device), config, as_float64(inputs), with_grad=True)
+    errors = own_error(ref, truth)
+    return {name: allowing_noise(row, errors.get(name, 0.0)) for name in ref.tensors}
+
+
+def _probe(
+    spec: Candidate,
+    config: Config,
+    setup: Backend,
+    tolerance: bool,
+    seed: int,
+    unsupported: frozenset[str],
+    pair: Pair,
+    ref: Outcome,
+    row: Tolerance,
+    generator: torch.Generator,
+    log: ProbeLog,
+) -> None:
+    """The probes after call 1 (see :mod:`.session`), their differences and skips into ``log``."""
+    if "initialisation" in unsupported:
+        log.skipped["initial weights"] = "declared unsupported by the candidate (its own initialisation)"
+    else:
+        redraw = partial(_redraw, spec, config, setup.device, seed, pair)
+        log.differences += initial_weights(pair, config, tolerance, row, redraw, cast_hint(spec, config))
+    if pair.pmap.folded:
+        log.skipped[f"{FOLDED_PROBE} ({', '.join(pair.pmap.folded)})"] = FOLDED
+    ctx = Probing(pair, config, setup.device, row, generator, tolerance)
+    later_calls(ctx, ref, log)
+    module_protocol(ctx, log, draws="initialisation" not in unsupported)
+    bad_input(ctx, log)
+    non_finite(ctx, log)
+    if "double_backward" in unsupported:
+        log.skipped["double backward"] = "declared unsupported by the candidate"
+    elif setup.backend == "cudnn":
+        log.skipped["double backward"] = "nn.LSTM's cuDNN kernel has no double backward"
+    else:
+        double_backward(ctx, log)
+    if setup.backend == "cudnn" and spec.kind == "module":
+        log.skipped["eval mode"] = (
+            "nn.LSTM's cuDNN kernel has no backward in eval mode: every call ran in train mode "
+            "(dropout 0, the same function); --backend native checks eval mode"
+        )
+    stressed(ctx, log)
+    training(ctx, log)
 
 
 def _redraw(spec: Candidate, config: Config, device: str, seed: int, pair: Pair, k: int) -> dict[str, Tensor | None]:

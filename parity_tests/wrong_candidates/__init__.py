@@ -87,6 +87,16 @@ ADVERSARIAL_CLASSES: dict[str, dict[str, str]] = {
         _ADV + "BroadcastsHx": "an hx for one sequence broadcast over the batch",
     },
 }
+_BND = "parity_tests.wrong_candidates.bounds:"
+# exact inside the old matrix's fixed bounds, wrong one past them (test_bounds_catalogue.py)
+BOUNDS: dict[str, str] = {
+    _BND + "WideInputTiles": "layer input features past 256 never read",
+    _BND + "WideHiddenTiles": "hidden units past 256 miss the recurrent term",
+    _BND + "BatchOver64Rows": "batch rows past 64 start each step from h = 0",
+    _BND + "FifthLayerReuse": "layers past the fourth reuse its weights",
+    _BND + "LongSequenceChunks": "c reset after 1000 steps",
+    _BND + "LongFloat64InFloat32": "float64 c kept in float32 past 1000 steps",
+}
 ADVERSARIAL: dict[str, str] = {t: why for group in ADVERSARIAL_CLASSES.values() for t, why in group.items()}
 # more accurate than nn.LSTM, not less: a rounding-level difference that only the bitwise standard rejects
 ADVERSARIAL_SUB_TOLERANCE = {_ADV + "UpcastHalf"}
