@@ -3,8 +3,8 @@
 Every matrix here is built inside the test (never at import), and every expected value is written out by hand:
 the counts of required tuples from the factor sizes, the budget shrinking step by step, the draws from a scripted
 random source. Only the greedy covering's row counts (54 rows for the default matrix, 98 with --thorough) are not
-derived by hand: they are pinned as the greedy's result, with the matrix sizes README.md documents: 74
-configurations (the 54 rows, 4 extras, 16 real-size ones) for seed 0, 118 with --thorough and 5 for --quick.
+derived by hand: they are pinned as the greedy's result, with the matrix sizes README.md documents: 75
+configurations (the 54 rows, 4 extras, 17 real-size ones) for seed 0, 119 with --thorough and 5 for --quick.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def assert_covers(rows: list[dict[str, object]], unsupported: frozenset[str] = f
 def test_the_covering_rows_cover_every_required_tuple_within_the_constraints():
     rows = covering_rows()
     # the greedy's result, not derived by hand (a lower bound: 4 x 4 x 3 = 48 rows for the triples of input kind,
-    # dtype and layers alone); README.md: 74 configurations for seed 0, 54 rows + 4 extras + 16 real-size ones
+    # dtype and layers alone); README.md: 75 configurations for seed 0, 54 rows + 4 extras + 17 real-size ones
     assert len(rows) == 54, len(rows)
     assert_covers(rows)
     restricted = frozenset({"proj_size", "float16"})
@@ -230,8 +230,8 @@ def test_tuples_that_no_full_configuration_holds_are_dropped_not_looped_on():
 def test_the_documented_matrix_sizes():
     # the greedy's 54 rows (98 with --thorough, each a distinct name), the 4 extras and the 16 real-size ones
     # (real-input, real-batch and real-deep four times each; real-hidden, real-proj, real-long, real-long-f64)
-    assert len(default_matrix(0)) == 54 + 4 + 16, "README.md: the default matrix has 74 configurations for seed 0"
-    assert len(default_matrix(0, thorough=True)) == 98 + 4 + 16, "README.md: --thorough runs 118 configurations"
+    assert len(default_matrix(0)) == 54 + 4 + 17, "README.md: the default matrix has 75 configurations for seed 0"
+    assert len(default_matrix(0, thorough=True)) == 98 + 4 + 17, "README.md: --thorough runs 119 configurations"
     assert [c.name for c in quick_matrix()] == [
         "quick-batched-l1-hx-f64-n3-t7-i4h6",
         "quick-packed-l2-bi-p2-hx-drop0.25-f32-n3-t7-i4h6",
@@ -446,12 +446,12 @@ def test_sizes_are_drawn_from_their_classes_and_the_input_differs_from_the_hidde
     assert not draws.answers, f"unused script {draws.answers}"
 
 
-def test_three_or_more_layers_are_drawn_from_three_to_five_and_shed_first_when_over_budget():
+def test_three_or_more_layers_are_drawn_from_three_to_eight_and_shed_first_when_over_budget():
     row = row_of(num_layers=3, bidirectional=True, width="small", batch_class="few", length="long")
     draws = ScriptedDraws([*edge(16), *drawn(3), 5, *drawn(4), *edge(513)])
     got = _from_row(row, draws)
     assert draws.asked == [
-        *asks_edge(SMALL_EDGES), *asks_log(1, 16), ("randint", 3, 5), *asks_log(2, 7), *asks_edge(LONG_EDGES),
+        *asks_edge(SMALL_EDGES), *asks_log(1, 16), ("randint", 3, 8), *asks_log(2, 7), *asks_edge(LONG_EDGES),
     ], draws.asked  # fmt: skip
     # 5 x 2 x 513 = 5,130 cell steps (and 25M multiply-adds): layers 5 -> 4 (4,104) -> 3 (3,078), three is kept;
     # then the steps by 3/4: 384 (2,304), 288 (1,728), 216 (1,296), 162 (972 cell steps, 4.7M multiply-adds)
@@ -531,7 +531,7 @@ def test_sizes_are_read_back_into_their_classes(hidden, batch, steps, classes):
 def test_your_configuration_joins_the_matrix_last_and_alone_with_only_yours():
     yours = Config(input_size=5, hidden_size=7, steps=3)
     matrix = default_matrix(0, yours=yours)
-    assert len(matrix) == 74 + 1, len(matrix)
+    assert len(matrix) == 75 + 1, len(matrix)
     assert matrix[-1] == replace(yours, label="yours"), matrix[-1]
     assert select(None, quick=False, yours=yours, only_yours=True) == [replace(yours, label="yours")]
     with pytest.raises(ValueError, match=r"^Expected your configuration \(--input-size, --hidden-size, \.\.\.\) with --only-yours, got none$"):  # fmt: skip
@@ -550,13 +550,13 @@ def test_the_same_seed_replays_the_matrix_and_another_draws_other_sizes():
     assert first == again, "the same seed must give the same configurations"
     assert [c.name for c in first] != [c.name for c in other], "another seed must draw other sizes"
     real = ["real-input"] * 4 + ["real-batch"] * 4 + ["real-deep"] * 4
-    real += ["real-hidden", "real-proj", "real-long", "real-long-f64"]
-    assert [c.label for c in first[-20:]] == ["seed", "square", "batch64", "long", *real], [
-        c.label for c in first[-20:]
+    real += ["real-hidden", "real-proj", "real-long", "real-long-f64", "real-long-half"]
+    assert [c.label for c in first[-21:]] == ["seed", "square", "batch64", "long", *real], [
+        c.label for c in first[-21:]
     ]
-    assert all(c.label == "" for c in first[:-20]), [c.label for c in first[:-20]]
-    assert [c.scale for c in first] == [False] * (len(first) - 16) + [True] * 16, "the real-size ones, last"
-    assert [c.name for c in first[-16:]] != [c.name for c in other[-16:]], "another seed draws other real sizes"
+    assert all(c.label == "" for c in first[:-21]), [c.label for c in first[:-21]]
+    assert [c.scale for c in first] == [False] * (len(first) - 17) + [True] * 17, "the real-size ones, last"
+    assert [c.name for c in first[-17:]] != [c.name for c in other[-17:]], "another seed draws other real sizes"
 
 
 def test_select_returns_the_quick_matrix_within_the_declared_features():
@@ -585,8 +585,8 @@ def test_select_finds_named_configurations_in_either_matrix_in_the_order_asked()
 
 
 def test_select_reads_thorough_seed_and_unsupported_into_the_matrix():
-    assert len(select(None, quick=False, thorough=True)) == 118, "README.md: --thorough runs 118 configurations"
-    assert len(select(None, quick=False)) == 74, "README.md: 74 configurations for seed 0"
+    assert len(select(None, quick=False, thorough=True)) == 119, "README.md: --thorough runs 119 configurations"
+    assert len(select(None, quick=False)) == 75, "README.md: 75 configurations for seed 0"
     matrix = select(None, quick=False, unsupported=["proj_size"], seed=2)
     assert not any(c.proj_size for c in matrix), [c.name for c in matrix if c.proj_size]
     other = select(None, quick=False, unsupported=["proj_size"], seed=0)

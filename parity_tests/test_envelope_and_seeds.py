@@ -46,9 +46,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from researcher_cell import BitwiseResearcherCell, copy_weights_bitwise
 
 # the cheap real sizes four times each (padded and packed input, with and without a given state), the costly ones
-# once each (real-hidden and real-proj, real-long and real-long-f64: two pairs of opposite features): 16
+# once each (real-hidden and real-proj, real-long and real-long-f64: two pairs of opposite features), and a long
+# half-precision sequence (the matrix's stop at 40 steps): 17
 CHEAP = ["real-input"] * 4 + ["real-batch"] * 4 + ["real-deep"] * 4
-LABELS = [*CHEAP, "real-hidden", "real-proj", "real-long", "real-long-f64"]
+LONG = ["real-long", "real-long-f64", "real-long-half"]
+LABELS = [*CHEAP, "real-hidden", "real-proj", *LONG]
 SEEDS = range(200)
 
 
@@ -84,10 +86,15 @@ def test_every_real_size_draw_lies_at_the_top_of_its_range_with_the_other_sizes_
     for drawn in _draws():
         assert [c.label for c in drawn] == LABELS, [c.name for c in drawn]
         assert all(c.scale for c in drawn), "real sizes run the reduced probe set"
-        assert all(c.dtype in ("float64", "float32") for c in drawn), [c.name for c in drawn]
+        assert all(c.dtype in ("float64", "float32") for c in drawn[:-1]), [c.name for c in drawn]
         assert all(c.input_kind != "unbatched" for c in drawn), [c.name for c in drawn]
         got = _by_label(drawn)
-        (wide_hidden,), (proj,), (long,), (long_f64,) = (got[k] for k in LABELS[-4:])
+        (wide_hidden,), (proj,), (long,), (long_f64,), (half,) = (got[k] for k in LABELS[-5:])
+        # half precision: 65-1,000 steps, one direction, padded input
+        assert half.dtype in ("float16", "bfloat16"), half.name
+        assert _inside(half.steps, (65, 1_000)), half.name
+        assert not half.bidirectional, half.name
+        assert half.input_kind == "batched", half.name
         # the widths: 500-1100 at the top; the others small (2-48)
         for c in got["real-input"]:
             assert _inside(c.input_size, (500, 1100)), c.name
@@ -180,8 +187,8 @@ def test_without_several_layers_there_is_no_deep_configuration_and_the_projectio
 @pytest.mark.parametrize(
     ("lacking", "kept"),
     [
-        ("multi_layer", ["real-input"] * 4 + ["real-batch"] * 4 + ["real-hidden", "real-proj", "real-long", "real-long-f64"]),
-        ("proj_size", [*CHEAP, "real-hidden", "real-long", "real-long-f64"]),
+        ("multi_layer", ["real-input"] * 4 + ["real-batch"] * 4 + ["real-hidden", "real-proj", *LONG]),
+        ("proj_size", [*CHEAP, "real-hidden", *LONG]),
     ],
 )
 def test_a_real_size_configuration_falls_back_to_one_layer_and_no_projection(lacking, kept):
@@ -199,10 +206,10 @@ def test_features_the_candidate_lacks_fall_back_to_the_defaults():
         assert not any(c.batch_first for c in drawn), [c.name for c in drawn]
     for drawn in _draws(frozenset({"float64"})):
         assert "real-long-f64" not in {c.label for c in drawn}
-        assert all(c.dtype == "float32" for c in drawn), [c.name for c in drawn]
+        assert all(c.dtype == "float32" for c in drawn[:-1]), [c.name for c in drawn]  # real-long-half: last
     for drawn in _draws(frozenset({"float32"})):
         assert "real-long" not in {c.label for c in drawn}
-        assert all(c.dtype == "float64" for c in drawn), [c.name for c in drawn]
+        assert all(c.dtype == "float64" for c in drawn[:-1]), [c.name for c in drawn]  # real-long-half: last
 
 
 @pytest.mark.parametrize("lacking", ["float64", "float32"])
@@ -406,13 +413,13 @@ def test_the_envelope_of_a_default_matrix_covers_everything_required():
     assert got.missing == [], (got.pairs, got.missing)
     assert got.dtypes == ["float64", "float32", "bfloat16", "float16"], got.dtypes
     assert got.input_kinds == ["batched", "packed", "packed_equal", "unbatched"], got.input_kinds
-    assert len(got.real_sizes) == 16
+    assert len(got.real_sizes) == 17
     assert got.configurations == len(matrix)
     assert got.sizes["hidden width"][1] >= 500, got.sizes
     assert got.sizes["steps"][1] >= 2_000, got.sizes
     assert "projection" in got.sizes, got.sizes
     text = "\n".join(got.lines())
-    assert "real sizes (16 configurations" in text
+    assert "real sizes (17 configurations" in text
     assert "not reached" not in text, text
     plain = envelope([c.to_dict() for c in matrix if not c.scale])
     assert "real sizes" not in "\n".join(plain.lines())

@@ -203,6 +203,9 @@ class TensorFlowStyleLSTM(nn.Module):
         if isinstance(x, PackedSequence) or x.dim() != 3:
             msg = "TensorFlowStyleLSTM takes padded, batched input"
             raise NotImplementedError(msg)
+        if x.dtype != self.cell.kernel.dtype:  # nn.LSTM's check (torch.cat would promote and hide the mismatch)
+            msg = f"Expected input of dtype {self.cell.kernel.dtype}, got {x.dtype}"
+            raise ValueError(msg)
         if x.size(-1) != self.cell.kernel.shape[0] - self.hidden_size:
             msg = f"Expected input_size {self.cell.kernel.shape[0] - self.hidden_size}, got {x.size(-1)}"
             raise RuntimeError(msg)

@@ -8,7 +8,7 @@ from pathlib import Path
 from lstm_replica.parity.envelope import TOPS, beyond
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-ROW = re.compile(r"^\| (?P<size>[a-z0-9 ]+) > (?P<bound>\d+) \| (?P<one>[0-9.]+) \| (?P<ten>[0-9.]+) \|$", re.M)
+ROW = re.compile(r"^\| (?P<size>[a-z0-9 ]+) > (?P<bound>\d+) \| (?P<one>[0-9.]+) \| (?P<ten>[0-9.]+) \|$", re.MULTILINE)
 
 
 def test_the_readme_table_is_what_beyond_computes():

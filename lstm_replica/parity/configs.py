@@ -24,10 +24,10 @@ configurations a candidate runs is ``runner.configurations``, not this matrix.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
-import math
 from itertools import combinations, product
 from typing import Any, TypedDict, cast
 
@@ -60,7 +60,7 @@ OTHERS: dict[str, tuple[Value, ...]] = {
     "length": ("one", "short", "long"),
 }
 FACTORS: dict[str, tuple[Value, ...]] = {**STRUCTURE, **OTHERS}
-DEEP_LAYERS = (3, 5)  # the range "three or more" layers is drawn from in the matrix
+DEEP_LAYERS = (3, 8)  # the range "three or more" layers is drawn from in the matrix (the budget sheds some)
 
 # class -> the inclusive range a value is drawn from (log-uniformly, a third of the time a power of two or one
 # either side of it: chunking and tiling bugs live there); the budgets below then shrink what is too costly
@@ -453,10 +453,11 @@ TOP_BATCH = (128, 320)
 TOP_LAYERS = (5, 8)
 TOP_STEPS = (2_000, 5_000)  # float32; float64 sequences: TOP_STEPS_F64
 TOP_STEPS_F64 = (1_001, 2_500)
+LONG_HALF_STEPS = (65, 1_000)  # float16 / bfloat16: the matrix stops at 40 steps (its probes' tolerances)
 REDUCED_PROBES = (
     "real model sizes: call 1 only (a forward without grad, then two with grad: outputs, states, every gradient, "
     "inputs unmodified, the same result twice), call 1 again on 2 threads where the products are wide or the "
-    "batch large, and for cells every step "
+    "batch large, in train mode where there is dropout, and for cells every step "
     "teacher-forced; every other probe runs in the matrix's configurations, whose sizes keep it within the time "
     "budget"
 )
@@ -482,6 +483,7 @@ def _grid_features(rng: random.Random) -> list[dict[str, Any]]:
                 "bidirectional": (padded != hx) != flip,
                 "batch_first": rng.random() < 0.5,
                 "bias": rng.random() < 0.75,
+                "dropout": 0.25 if (padded == hx) != flip else 0.0,  # between layers: each input kind has it once
             }
         )
     return rows
@@ -530,11 +532,11 @@ def real_size_configs(rng: random.Random, unsupported: frozenset[str] = frozense
         )  # fmt: skip
     for features in _grid_features(rng):
         width = _draw(rng, small)
-        projected = rng.random() < 0.5  # a projection (smaller than the hidden state) on every layer, or none
+        with_projection = rng.random() < 0.5  # a projection (smaller than the hidden state) on every layer, or none
         drawn.append(
             Config(label="real-deep", input_size=_draw(rng, small), hidden_size=width,
                    num_layers=rng.randint(*TOP_LAYERS), batch=_draw(rng, (1, 5)), steps=_draw(rng, (2, 12)),
-                   proj_size=rng.randint(1, width - 1) if projected else 0, dtype=dtype(), scale=True, **features)
+                   proj_size=rng.randint(1, width - 1) if with_projection else 0, dtype=dtype(), scale=True, **features)
         )  # fmt: skip
     plain, projected = _pair_features(rng)
     hidden = _top(rng, TOP_WIDTH)
@@ -553,6 +555,13 @@ def real_size_configs(rng: random.Random, unsupported: frozenset[str] = frozense
         Config(label="real-long-f64", input_size=_draw(rng, (1, 16)), hidden_size=_draw(rng, (1, 16)),
                batch=_draw(rng, (1, 3)), steps=_top(rng, TOP_STEPS_F64), dtype="float64", scale=True, **double),
     ]  # fmt: skip
+    half = _pair_features(rng)[0]
+    half["bidirectional"] = False
+    drawn.append(
+        Config(label="real-long-half", input_size=_draw(rng, (1, 16)), hidden_size=_draw(rng, (1, 16)),
+               batch=_draw(rng, (1, 3)), steps=_draw(rng, LONG_HALF_STEPS), dtype=rng.choice(("bfloat16", "float16")),
+               scale=True, **half)
+    )  # fmt: skip
     return [c for c in (_fallback(c, unsupported) for c in drawn) if c is not None]
 
 
@@ -568,17 +577,18 @@ def _fallback(config: Config, unsupported: frozenset[str]) -> Config | None:
         config = replace(config, num_layers=1)
     if "proj_size" in unsupported and config.label != "real-proj":
         config = replace(config, proj_size=0)
-    if config.dtype in unsupported and config.label not in ("real-long", "real-long-f64"):  # those are a dtype's
+    if config.dtype in unsupported and not config.label.startswith("real-long"):  # a long one is its dtype's
         other = {"float64": "float32", "float32": "float64"}.get(config.dtype, config.dtype)
         config = replace(config, dtype=other)
     return config if allowed(assignment_of(config), unsupported) else None
 
 
 def assignment_of(config: Config) -> Assignment:
-    """The factor values a configuration takes (sizes read back into their classes)."""
+    """The factor values a configuration takes (sizes read back into their classes; a real-size configuration's
+    sizes are in none: the cost constraints between classes are the matrix's, not theirs)."""
 
     def klass(value: int, classes: dict[str, tuple[int, int]]) -> str:
-        return next((k for k, (lo, hi) in classes.items() if lo <= value <= hi), "")
+        return "" if config.scale else next((k for k, (lo, hi) in classes.items() if lo <= value <= hi), "")
 
     return {
         "num_layers": min(config.num_layers, int(STRUCTURE["num_layers"][-1])),

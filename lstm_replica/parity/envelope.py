@@ -56,8 +56,9 @@ TOPS = {
     "float64 steps": TOP_STEPS_F64,
 }
 MODES = (
-    "every matrix configuration is called in eval mode with grad, under no_grad and under inference_mode, "
-    "and trained in train mode (grad)"
+    "every matrix configuration is called in eval mode (grad, no_grad, inference_mode), in train mode (grad while "
+    "training, no_grad and inference_mode: Monte-Carlo dropout), under autocast (float32 configurations), with "
+    "deterministic algorithms on, and with parameters partly frozen"
 )
 SHOWN_MISSING = 3  # uncovered tuples named in the text
 
@@ -81,14 +82,17 @@ class Envelope:
         if not self.configurations:
             return []
         sizes = ", ".join(f"{name} {lo}-{hi}" if lo != hi else f"{name} {lo}" for name, (lo, hi) in self.sizes.items())
-        combined = ", ".join(f"{name}" for name in STRUCTURE)
+        combined = ", ".join(STRUCTURE)
+        head = f"ENVELOPE: what this verdict covers ({self.configurations} configurations compared)"
         lines = [
-            f"ENVELOPE: what this verdict covers ({self.configurations} configurations compared); nothing outside it is implied",
+            f"{head}; nothing outside it is implied",
             f"  sizes: {sizes}",
             f"  dtypes: {', '.join(self.dtypes)}; input: {', '.join(self.input_kinds)}",
-            f"  combinations: {self.triples[0]} of {self.triples[1]} triples of values of {combined} "
-            f"(layers 1 / 2 / 3+), and {self.pairs[0]} of {self.pairs[1]} pairs of values of those and the size "
-            "classes (width, batch, length), of those the constraints allow",
+            (
+                f"  combinations: {self.triples[0]} of {self.triples[1]} triples of values of {combined} "
+                f"(layers 1 / 2 / 3+), and {self.pairs[0]} of {self.pairs[1]} pairs of values of those and the size "
+                "classes (width, batch, length), of those the constraints allow"
+            ),
         ]
         if self.missing:
             lines.append(f"  not reached: {'; '.join(self.missing)}")
@@ -96,7 +100,7 @@ class Envelope:
         if self.real_sizes:
             lines.append(
                 f"  real sizes ({len(self.real_sizes)} configurations, drawn every run at the top of each range; "
-                "call 1 only): " + ", ".join(self.real_sizes)
+                "the reduced probe set): " + ", ".join(self.real_sizes)
             )
         lines.append(
             "  widen it: --seed random (other sizes and features), --thorough (every structural combination), "

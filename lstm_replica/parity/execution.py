@@ -96,6 +96,7 @@ class Pair:
     initial: dict[str, Tensor | None]  # the candidate's own initial weights, in the reference's names and layout
     reference_initial: dict[str, Tensor]
     train: Callable[[bool], None]  # train(True) / train(False) on both sides (and the cells' layer machinery)
+    same_generator: bool = True  # construction left torch's global generator where nn.LSTM's construction did
 
 
 @dataclass
@@ -249,9 +250,25 @@ def construct_candidate(factory: Factory, kwargs: ModuleKwargs) -> nn.Module:
 
 def _seeded_build(seed: int, build: Callable[[], T]) -> T:
     """``build()`` with torch's generator seeded: candidate and reference draw their weights from the same state."""
+    return _built_and_generator(seed, build)[0]
+
+
+def _built_and_generator(seed: int, build: Callable[[], T]) -> tuple[T, Tensor]:
+    """``build()`` from a seeded generator, and the generator's state after it.
+
+    The generator is seeded, then advanced by a few draws (as a script's other layers would have drawn before
+    this one): a candidate that reseeds a private generator from ``torch.initial_seed()`` does not reproduce
+    nn.LSTM's draws by accident. The state after tells whether it drew what nn.LSTM draws from the global
+    generator, no more and no less.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return build()
+        torch.rand(1 + seed % ADVANCE)
+        built = build()
+        return built, torch.get_rng_state()
+
+
+ADVANCE = 61  # construction starts 1 to 61 draws into the seeded generator (see _built_and_generator)
 
 
 def cell_units(config: Config) -> list[tuple[str, ModuleKwargs]]:
@@ -291,22 +308,30 @@ def _layout(unit: Unit) -> list[str]:
     return problems
 
 
-def build_pair(candidate: Candidate, config: Config, device: str, seed: int, rest_in_train: bool = False) -> Pair:
+def build_pair(
+    candidate: Candidate,
+    config: Config,
+    device: str,
+    seed: int,
+    rest_in_train: bool = False,
+    dtype_given: bool = True,
+) -> Pair:
     """Candidate and reference for ``config``, each built under ``seed``, then the reference's weights in both.
 
     The candidate's own initial weights are kept (in the reference's layout) for the initialisation check.
     ``rest_in_train``: modules rest in train mode instead of eval mode (cuDNN's LSTM has no backward in
-    eval mode; with dropout 0 both modes compute the same function).
+    eval mode; with dropout 0 both modes compute the same function). ``dtype_given``: False builds both sides
+    without a ``dtype`` argument, in torch's default dtype (the caller sets it to the configuration's).
     """
-    factory_kwargs: Placement = {"device": device, "dtype": config.torch_dtype}
+    factory_kwargs: Placement = {"device": device, "dtype": config.torch_dtype} if dtype_given else {"device": device}
     specs = [("", config.module_kwargs())] if candidate.kind == "module" else cell_units(config)
     ref_factory: Callable[..., nn.Module] = nn.LSTM if candidate.kind == "module" else nn.LSTMCell
 
     def build(factory: Callable[..., nn.Module]) -> list[nn.Module]:
         return [_construct(factory, {**kwargs, **factory_kwargs}) for _, kwargs in specs]
 
-    refs = _seeded_build(seed, lambda: build(ref_factory))
-    cands = _seeded_build(
+    refs, ref_generator = _built_and_generator(seed, lambda: build(ref_factory))
+    cands, cand_generator = _built_and_generator(
         seed, lambda: [construct_candidate(candidate.factory, {**k, **factory_kwargs}) for _, k in specs]
     )
     units = [Unit(prefix, c, r) for (prefix, _), c, r in zip(specs, cands, refs, strict=True)]
@@ -349,7 +374,8 @@ def build_pair(candidate: Candidate, config: Config, device: str, seed: int, res
 
         train(False)
 
-        return Pair(sides[0], sides[1], ref_params, sync, pmap, initial, reference_initial, train)
+        same = torch.equal(cand_generator, ref_generator)
+        return Pair(sides[0], sides[1], ref_params, sync, pmap, initial, reference_initial, train, same)
     machine = _construct(LSTM, {**config.module_kwargs(), **factory_kwargs}).eval()
 
     def side(cells: list[nn.Module], params: dict[str, Tensor], checked: bool) -> Side:
@@ -370,7 +396,8 @@ def build_pair(candidate: Candidate, config: Config, device: str, seed: int, res
     train_cells(False)
     reference_side = side(ref_cells, ref_params, checked=False)
     candidate_side = side(cand_cells, cand_params, checked=True)
-    return Pair(candidate_side, reference_side, ref_params, sync, pmap, initial, reference_initial, train_cells)
+    same = torch.equal(cand_generator, ref_generator)
+    return Pair(candidate_side, reference_side, ref_params, sync, pmap, initial, reference_initial, train_cells, same)
 
 
 def redraw_initial(
@@ -458,7 +485,8 @@ class Call:
 
     ``mode``: "grad" (forward and backward), "no_grad" or "inference" (forward only).
     ``strided``: the input and states handed over as non-contiguous views of the same values.
-    Gradients with respect to the states are taken with respect to the leaves they are computed from.
+    Gradients with respect to the states are taken with respect to the leaves they are computed from, and so
+    are those of the input (``input_form``: the embedding table a looked-up input comes from).
     """
 
     mode: str = "grad"
@@ -469,6 +497,8 @@ class Call:
     computed_state: bool = False  # h_0 / c_0 handed over as the result of a computation (an encoder's state)
     sorted_packing: bool = False  # packed with lengths sorted longest first and enforce_sorted=True
     hx_keyword_list: bool = False  # forward(input, hx=[h_0, c_0]): by keyword and as a list, as users also write it
+    input_form: str = "leaf"  # "computed": x * 1.0; "lookup": an embedding look-up (grad input: the table's)
+    state_views: bool = False  # h_0 / c_0 as views into a wider batch-major buffer (grad h_0 / c_0: the buffer's)
 
 
 def _strided(t: Tensor) -> Tensor:
@@ -504,6 +534,13 @@ def run(
     state_needs = grad and (call.input_grad if call.state_grad is None else call.state_grad)
     x = _clone(inputs.x, needs, call.strided)
     h0, c0 = _clone(inputs.h0, state_needs, call.strided), _clone(inputs.c0, state_needs, call.strided)
+    leaves = x, h0, c0  # what the gradients are taken for; x, h0, c0: what forward is given
+    if call.input_form != "leaf":
+        leaf = _input_leaf(x, call.input_form)
+        leaves, x = (leaf, leaves[1], leaves[2]), _formed(leaf, x, call.input_form)
+    if call.state_views and h0 is not None and c0 is not None:
+        leaves = (leaves[0], _state_buffer(h0), _state_buffer(c0))
+        h0, c0 = _state_view(leaves[1], h0), _state_view(leaves[2], c0)
     fed: Tensor | PackedSequence = x
     lengths = inputs.lengths
     if lengths is not None and call.sorted_packing:
@@ -542,8 +579,44 @@ def run(
     changed += [f"{name} (replaced by another tensor)" for name, (p, _) in before.items() if current.get(name) is not p]
     aliased = _aliased(tensors, (x, h0, c0))
     if grad:
-        tensors.update(_gradients(side, (output, h_n, c_n), inputs, x, h0, c0, call, pmap))
+        tensors.update(_gradients(side, (output, h_n, c_n), inputs, *leaves, call, pmap))
     return Outcome(tensors, packing, unmodified, changed, aliased)
+
+
+def _input_leaf(x: Tensor, form: str) -> Tensor:
+    """The leaf an input of ``form`` is computed from: ``x`` itself, or an embedding table of x's rows, reversed."""
+    if form == "computed":
+        return x
+    if form != "lookup":
+        msg = f"Expected input_form leaf, computed or lookup, got {form!r}"
+        raise ValueError(msg)
+    return x.detach().reshape(-1, x.size(-1)).flip(0).clone().requires_grad_(x.requires_grad)  # (V, H_in)
+
+
+def _formed(table: Tensor, x: Tensor, form: str) -> Tensor:
+    """The input as user code computes it, with x's values: ``x * 1.0``, or ``F.embedding(tokens, table)``."""
+    if form == "computed":
+        return x * 1.0  # not a leaf: the output of an upstream layer
+    tokens = torch.arange(table.size(0) - 1, -1, -1, device=x.device).view(x.shape[:-1])  # row k of x is token V-1-k
+    return torch.nn.functional.embedding(tokens, table)
+
+
+def _state_buffer(t: Tensor) -> Tensor:
+    """A batch-major buffer one layer longer and twice as wide holding ``t`` (a state, layers first) at [1:, :H]."""
+    if t.dim() == 3:
+        buffer = t.new_zeros(t.size(1), t.size(0) + 1, 2 * t.size(2))  # (N, layers + 1, 2*H)
+        buffer[:, 1:, : t.size(2)] = t.detach().transpose(0, 1)
+    else:
+        buffer = t.new_zeros(t.size(0) + 1, 2 * t.size(1))  # unbatched: (layers + 1, 2*H)
+        buffer[1:, : t.size(1)] = t.detach()
+    return buffer.requires_grad_(t.requires_grad)
+
+
+def _state_view(buffer: Tensor, t: Tensor) -> Tensor:
+    """``t``'s values as a view of ``buffer``: offset, strided, and (batched) layers-first by a transpose."""
+    if t.dim() == 3:
+        return buffer[:, 1:, : t.size(2)].transpose(0, 1)  # (layers, N, H): non-contiguous
+    return buffer[1:, : t.size(1)]
 
 
 def _aliased(results: dict[str, Tensor | None], given: tuple[Tensor | None, ...]) -> list[str]:

@@ -100,9 +100,11 @@ from lstm_replica.parity.globalstate import global_state, replaced
 from lstm_replica.parity.layouts import LAYOUTS, CandidateDiffers, layout_adapter
 from lstm_replica.parity.layouts import UNSUPPORTED as LAYOUT_UNSUPPORTED
 from lstm_replica.parity.locate import locate, probe_cause, probe_gate, time_major
+from lstm_replica.parity.modes import global_modes
 from lstm_replica.parity.noise import allowing_noise, as_float64, float64_reference, own_error
 from lstm_replica.parity.parammap import unused_parameters
 from lstm_replica.parity.progress import Progress, work
+from lstm_replica.parity.protocol import protocol_probes
 from lstm_replica.parity.report import FOLDED_PROBE, ConfigResult, Report
 from lstm_replica.parity.session import (
     FOLDED,
@@ -619,6 +621,8 @@ def _check_config(
     log.keep("", first)
     if config.scale:
         log.skipped["the other probes"] = REDUCED_PROBES
+        if config.dropout and config.num_layers > 1:
+            _in_train_mode(pair, config, inputs, rows, row, seed, log)
         if config.num_layers * config.directions * config.steps <= THREADS_MAX_STEPS:
             _threaded(pair, config, inputs, rows, row, log)
         else:
@@ -670,12 +674,37 @@ def _check_config(
     if cand_outcome is None or ref_outcome is None or not _comparable(cand_outcome, ref_outcome, worst.tensor):
         result.reason = where + (worst.note or f"{worst.tensor} differs")
     else:
-        probe = _gate_probe(spec, config, setup, seed) if worst.tensor in FORWARD else None
+        gate_row = row if tolerance else None
+        probe = _gate_probe(spec, config, setup, seed, gate_row) if worst.tensor in FORWARD else None
         cause = _cause_probe(spec, config, setup, seed) if worst.tensor in FORWARD else None
         located = locate(worst.tensor, cand_outcome, ref_outcome, shaped, probe, cause)
         result.location = replace(located, tensor=where + located.tensor) if where else located
         result.reason = worst.note
     return result
+
+
+def _in_train_mode(
+    pair: Pair, config: Config, inputs: Inputs, rows: dict[str, Tolerance], row: Tolerance, seed: int, log: ProbeLog
+) -> None:
+    """Call 1 again in train mode, both sides drawing dropout from the same generator state (a real-size
+    configuration with dropout: the matrix's trains at its own sizes)."""
+    probe = "call 1 in train mode (dropout)"
+    outcomes = []
+    pair.train(True)
+    try:
+        for side, pmap in ((pair.reference, None), (pair.candidate, pair.pmap)):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                outcomes.append(run(side, config, inputs, with_grad=True, pmap=pmap))
+    except (CandidateRaised, WrongResult) as exc:
+        log.differences.append(raised(probe, exc))
+        return
+    finally:
+        pair.train(False)
+    ref, cand = outcomes
+    log.differences += [compare(n, cand.tensors.get(n), t, rows.get(n, row), probe) for n, t in ref.tensors.items()]
+    log.outcomes[probe] = (cand, ref, config)
+    log.keep(probe, cand)
 
 
 def _threaded(
@@ -736,6 +765,7 @@ def _probe(
     ctx = Probing(pair, config, setup.device, row, generator, tolerance)
     later_calls(ctx, ref, log)
     module_protocol(ctx, log, draws="initialisation" not in unsupported)
+    global_modes(ctx, log, spec, seed)
     bad_input(ctx, log)
     non_finite(ctx, log)
     if "double_backward" in unsupported:
@@ -751,6 +781,7 @@ def _probe(
         )
     stressed(ctx, log)
     training(ctx, log)
+    protocol_probes(ctx, log, unsupported)
 
 
 def _redraw(spec: Candidate, config: Config, device: str, seed: int, pair: Pair, k: int) -> dict[str, Tensor | None]:
@@ -812,11 +843,19 @@ def _cell_without_state(pair: Pair, config: Config, inputs: Inputs, row: Toleran
     return found
 
 
-def _gate_probe(spec: Candidate, config: Config, setup: Backend, seed: int) -> Callable[[], str | None]:
+def _gate_probe(
+    spec: Candidate, config: Config, setup: Backend, seed: int, row: Tolerance | None = None
+) -> Callable[[], str | None]:
+    """Which gates differ (see :func:`.locate.probe_gate`); ``row``: under ``--tolerance``, what counts as equal."""
+
+    def close(a: Tensor, b: Tensor) -> bool:
+        return row is not None and a.shape == b.shape and compare("", a, b, row).within_tolerance
+
     def probe() -> str | None:
         generator = torch.Generator().manual_seed(seed + 1)
         with torch.no_grad():
-            return probe_gate(lambda c: build_pair(spec, c, setup.device, seed), config, generator)
+            pairing = partial(build_pair, spec, device=setup.device, seed=seed)
+            return probe_gate(pairing, config, generator, close if row is not None else None)
 
     return probe
 

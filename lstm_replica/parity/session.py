@@ -21,6 +21,8 @@ defect that needs state across calls shows up. In order:
   parameter and the optimiser state;
 - **trained**: a full call with the trained weights in eval mode;
 - **module protocol**, **bad input** and **non-finite input**: see those functions.
+- **training protocol**, after all of these (autocast, partial freezing, dtype moves and parametrizations,
+  eval-mode caches, ``torch.func``, train mode without grad, inputs as users write them): see :mod:`.protocol`.
 
 A probe in which the candidate raises where ``nn.LSTM`` does not is a
 difference. Each difference carries its probe's name.
@@ -117,9 +119,18 @@ def initial_weights(
     ``redraw(k)``: the candidate built once more under the k-th derived seed, its weights in nn.LSTM's names.
     ``hint``: why the draws may differ, known from the constructor (it takes no ``dtype``), added to the notes.
     """
-    return judge_draws(
+    found = judge_draws(
         pair.initial, pair.reference_initial, pair, config, tolerance, row, "initial weights", redraw, hint
     )
+    if not tolerance and not pair.same_generator:
+        inf = float("inf")
+        note = (
+            "Expected torch's global generator where nn.LSTM's construction leaves it (it draws each parameter "
+            "from it with uniform_, in order), got another state: the candidate drew other numbers, more, fewer, "
+            "or none (a private generator), so every draw a script makes after building it changes"
+        )
+        found.append(Difference("global generator", False, False, inf, inf, inf, note, "initial weights"))
+    return found
 
 
 def judge_draws(
@@ -589,12 +600,18 @@ def _functional_call(ctx: Probing, log: ProbeLog, inputs: Inputs) -> None:
 
 
 def bad_input(ctx: Probing, log: ProbeLog) -> None:
-    """Calls nn.LSTM refuses (a wrong feature size; an hx for one sequence given with a batch of several):
-    the candidate must refuse them too, with nn.LSTM's exception type, rather than return something."""
+    """Calls nn.LSTM refuses (a wrong feature size; an input in another dtype than the module's; an hx for one
+    sequence given with a batch of several): the candidate must refuse them too, with nn.LSTM's exception type
+    (for the dtype: with any exception, as plain tensor ops do), rather than return something."""
     pair, config = ctx.pair, ctx.config
     inputs = make_inputs(config, ctx.device, ctx.generator)
     given = inputs.hx
-    cases = [("input with one feature too many", _widened(inputs), given)]
+    other = torch.float32 if inputs.x.dtype == torch.float64 else torch.float64
+    cases = [
+        ("input with one feature too many", _widened(inputs), given),
+        (f"input in {str(other).removeprefix('torch.')}, the module in {config.dtype}", inputs.x.to(other), given),
+    ]
+    any_error = {cases[1][0]}  # a dtype mismatch: plain tensor ops raise RuntimeError where nn.LSTM's check raises
     if given is not None and given[0].dim() == 3 and given[0].size(1) > 1 and inputs.lengths is None:
         cases.append(("hx for a batch of 1, input a batch of several", inputs.x, (given[0][:, :1], given[1][:, :1])))
     for what, x, hx in cases:
@@ -608,7 +625,7 @@ def bad_input(ctx: Probing, log: ProbeLog) -> None:
         if expected is None:
             continue
         got = _raises(pair.candidate.forward, fed, hx)
-        if got is None or not isinstance(got, type(expected)):
+        if got is None or not (isinstance(got, type(expected)) or (what in any_error and isinstance(got, Exception))):
             said = "returned a result" if got is None else f"raised {type(got).__name__}: {got}"
             note = f"Expected {type(expected).__name__} as nn.LSTM raises ({expected}), got: {said}"
             inf = float("inf")

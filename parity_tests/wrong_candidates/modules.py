@@ -90,11 +90,15 @@ class DetachedState(StepLSTM):
 
 
 class _FactoredTanh(torch.autograd.Function):
+    """tanh with a hand-written backward (the new style, ``setup_context``: it works under ``torch.func``)."""
+
     @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
-        y = x.tanh()
-        ctx.save_for_backward(y)
-        return y
+    def forward(x: Tensor) -> Tensor:
+        return x.tanh()
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple[Tensor], output: Tensor) -> None:
+        ctx.save_for_backward(output)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:
