@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
@@ -29,6 +30,53 @@ class StepRecurrence:
 
     def step(self, x_t: Tensor, hidden: Hidden) -> Hidden:
         return self.step_fn(x_t, hidden, self.weights)
+
+
+class CountingRecurrence:
+    """A recurrence that counts the steps it has run (``self.count`` before each step's own work): the base of
+    defects that start after some number of steps."""
+
+    def __init__(self, weights: CellWeights) -> None:
+        self.weights, self.count = weights, 0
+
+    def project(self, x: Tensor) -> Tensor:
+        return input_projection(x, self.weights)
+
+    def step(self, x_t: Tensor, hidden: Hidden) -> Hidden:
+        self.count += 1
+        return self.counted_step(x_t, hidden)
+
+    def counted_step(self, x_t: Tensor, hidden: Hidden) -> Hidden:
+        return lstm_step(x_t, hidden, self.weights)
+
+
+class DtypeAtConstruction(LSTM):
+    """``lstm_replica.LSTM`` with nn.LSTM's constructor written out (the harness reads it), building its weights
+    in ``self.dtype_for(dtype)`` and remembering that dtype as ``built_dtype``: the base of construction-time
+    defects."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        built = self.dtype_for(dtype)
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size, device, built
+        )
+        self.built_dtype = built or torch.get_default_dtype()
+
+    @staticmethod
+    def dtype_for(dtype: torch.dtype | None) -> torch.dtype | None:
+        return dtype
 
 
 class StepLSTM(LSTM):

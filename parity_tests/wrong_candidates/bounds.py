@@ -16,7 +16,7 @@ from torch import Tensor
 from lstm_replica import CellWeights, input_projection, lstm_step
 from lstm_replica.cell import Hidden
 
-from ._base import StepLSTM, StepRecurrence
+from ._base import CountingRecurrence, StepLSTM, StepRecurrence
 
 TILE = 256  # widths: one tile of features / hidden units
 ROWS = 64  # batch rows one kernel call handles
@@ -88,17 +88,14 @@ class FifthLayerReuse(StepLSTM):
         ]
 
 
-class _Chunked:
-    """Counts the steps it runs; the state passed from one 1000-step chunk to the next is not the state."""
+class _Chunked(CountingRecurrence):
+    """The state passed from one 1000-step chunk to the next is not the state."""
 
     def __init__(self, weights: CellWeights, float64_only: bool) -> None:
-        self.weights, self.float64_only, self.count = weights, float64_only, 0
+        super().__init__(weights)
+        self.float64_only = float64_only
 
-    def project(self, x: Tensor) -> Tensor:
-        return input_projection(x, self.weights)
-
-    def step(self, x_t: Tensor, hidden: Hidden) -> Hidden:
-        self.count += 1
+    def counted_step(self, x_t: Tensor, hidden: Hidden) -> Hidden:
         h, c = hidden
         if self.count > STEPS and self.float64_only and c.dtype == torch.float64:
             hidden = (h, c.float().double())  # the chunk's saved state kept in float32

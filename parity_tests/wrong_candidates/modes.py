@@ -15,10 +15,10 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from lstm_replica import LSTM, CellWeights, input_projection, lstm_step
+from lstm_replica import LSTM, CellWeights, lstm_step
 from lstm_replica.cell import Hidden
 
-from ._base import StepLSTM
+from ._base import CountingRecurrence, DtypeAtConstruction, StepLSTM
 
 HALF_STEPS = 64  # half-precision sequences longer than this keep c in float32
 DEEP = 6  # stacks at least this deep get half the dropout
@@ -46,27 +46,13 @@ class ExtraDrawAtInit(LSTM):
         self.register_buffer("spare_state", torch.rand(1), persistent=False)
 
 
-class Float32WithoutDtype(LSTM):
+class Float32WithoutDtype(DtypeAtConstruction):
     """Builds float32 weights when no dtype is given ("mixed precision casts later"), whatever torch's default
     dtype: under ``torch.set_default_dtype(torch.float64)`` nn.LSTM's weights are float64, its are not."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        proj_size: int = 0,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size,
-            device=device, dtype=torch.float32 if dtype is None else dtype,
-        )  # fmt: skip
+    @staticmethod
+    def dtype_for(dtype: torch.dtype | None) -> torch.dtype | None:
+        return torch.float32 if dtype is None else dtype
 
 
 def _reassociated(x_proj: Tensor, hidden: Hidden, w: CellWeights) -> Hidden:
@@ -110,17 +96,10 @@ class HalfDropoutForDeepStacks(LSTM):
             self.dropout = rate
 
 
-class _Float32CellState:
+class _Float32CellState(CountingRecurrence):
     """Past 64 steps of a half-precision sequence, c is accumulated in float32 and rounded back."""
 
-    def __init__(self, weights: CellWeights) -> None:
-        self.weights, self.count = weights, 0
-
-    def project(self, x: Tensor) -> Tensor:
-        return input_projection(x, self.weights)
-
-    def step(self, x_t: Tensor, hidden: Hidden) -> Hidden:
-        self.count += 1
+    def counted_step(self, x_t: Tensor, hidden: Hidden) -> Hidden:
         h, c = hidden
         if self.count <= HALF_STEPS or c.dtype not in (torch.float16, torch.bfloat16):
             return lstm_step(x_t, hidden, self.weights)

@@ -19,7 +19,7 @@ from lstm_replica import LSTM, CellWeights, LSTMCell
 from lstm_replica.cell import Hidden
 from lstm_replica.layers import NativeRecurrence, Recurrence
 
-from ._base import StepLSTM
+from ._base import DtypeAtConstruction, StepLSTM
 
 Result = tuple[Tensor | PackedSequence, Hidden]
 
@@ -95,27 +95,9 @@ class FrozenLayersWithoutGraph(LSTM):
 # --- construction-time capture ---------------------------------------------------------------------------
 
 
-class ConstructionDtypeResults(LSTM):
+class ConstructionDtypeResults(DtypeAtConstruction):
     """Casts its results to the dtype it was built with (kept in ``__init__`` for mixed-precision callers):
     after ``.double()`` its outputs are still float32."""
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        proj_size: int = 0,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size, device, dtype
-        )
-        self.built_dtype = dtype or torch.get_default_dtype()
 
     def forward(self, input: Tensor | PackedSequence, hx: Hidden | None = None) -> Result:
         output, (h_n, c_n) = super().forward(input, hx)
