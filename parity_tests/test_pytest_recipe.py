@@ -162,7 +162,7 @@ def test_the_readme_config_dict_takes_the_command_lines_words():
             {"input_size": 5, "hidden_size": 7, "seqlen": 9},
             (
                 "Expected Config keys from num_layers, bidirectional, proj_size, bias, batch_first, input_kind, "
-                "hx_given, dropout, dtype, batch, steps, input_size, hidden_size, label, seq_len, batch_size, got seqlen"
+                "hx_given, dropout, dtype, batch, steps, input_size, hidden_size, label, scale, seq_len, batch_size, got seqlen"
             ),
         ),
         ({"steps": 9, "seq_len": 9}, "Expected each Config field once, got both seq_len and steps"),

@@ -253,7 +253,8 @@ def test_no_ulps_figure_in_a_report_exceeds_the_legends_bound() -> None:
     assert len(figures) >= 2, text
     for figure in figures:
         assert figure == "-" or float(figure) <= MEANINGFUL_ULPS, f"Expected '-' or at most 1e6 ulps, got {figure}"
-    assert not re.findall(r"\b\d{8,}\b", text), "Expected no ulps count of 8 digits or more anywhere"
+    table = "\n".join(line for line in text.splitlines() if " | seed " not in line)  # a derived seed has 9 digits
+    assert not re.findall(r"\b\d{8,}\b", table), "Expected no ulps count of 8 digits or more anywhere"
 
 
 @pytest.mark.parametrize(

@@ -125,10 +125,15 @@ class ExitsZeroInBackward(LSTM):
 
 
 class DiesInTheDiagnosis(OneUlp):
-    """One ulp off (within tolerance in float32); a two-layer float64 forward, the diagnosis's rerun, exits 0."""
+    """One ulp off (within tolerance in float32); a two-layer module built in float64, the diagnosis's rerun, exits
+    0 when called (one moved to float64 by ``.double()``, a probe of the configuration itself, does not)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.built_in_float64 = kwargs.get("dtype") == torch.float64
 
     def forward(self, input: Tensor | PackedSequence, hx: Hidden | None = None):
-        if self.num_layers == 2 and self.weight_ih_l0.dtype == torch.float64:
+        if self.num_layers == 2 and self.built_in_float64:
             os._exit(0)
         return super().forward(input, hx)
 
