@@ -40,7 +40,7 @@ from lstm_replica.parity.configs import (
 
 ALL_FEATURES = (
     "proj_size, bidirectional, packed, unbatched, batch_first, no_bias, dropout, float16, bfloat16, float64, "
-    "float32, multi_layer, double_backward, initialisation"
+    "float32, multi_layer, double_backward, initialisation, torch_func, dtype_moves"
 )
 
 

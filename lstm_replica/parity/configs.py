@@ -88,8 +88,10 @@ FEATURES: dict[str, tuple[str, Value]] = {
     "multi_layer": ("num_layers", 2),  # and 3, 4: see _rules_out
 }
 # features that are not a factor value: a probe the candidate cannot take part in ("initialisation": its own
-# initial weights are not drawn as nn.LSTM draws them, so neither they nor reset_parameters()' draws are judged)
-PROBE_FEATURES = ("double_backward", "initialisation")
+# initial weights are not drawn as nn.LSTM draws them, so neither they nor reset_parameters()' draws are judged;
+# "torch_func": its forward leaves torch, so torch.func's transforms cannot trace it; "dtype_moves": it computes in
+# the dtype it was built with, whatever .double() / .float() do to its parameters afterwards)
+PROBE_FEATURES = ("double_backward", "initialisation", "torch_func", "dtype_moves")
 # the command line's and torch's words for two Config fields: --seq-len / seq_len, --batch-size / batch_size
 ALIASES = {"seq_len": "steps", "batch_size": "batch"}
 

@@ -10,10 +10,11 @@ probe (``initialisation``: Keras draws its own initial weights). The verdict nam
 ========================= ============================================== ========= ==========================
 target                    what runs                                      --weights declared unsupported
 ========================= ============================================== ========= ==========================
-``keras:LSTM``            Keras 3 ``keras.layers.LSTM`` (``Bidirectional`` keras     initialisation
-                          for two directions) on Keras's torch backend
+``keras:LSTM``            Keras 3 ``keras.layers.LSTM`` (``Bidirectional`` keras     initialisation,
+                          for two directions) on Keras's torch backend             dtype_moves
 ``flax:LSTMCell``         Flax linen's ``LSTMCell`` one step at a time,  per-gate-t initialisation,
-                          forward and backward by JAX on the CPU                   double_backward
+                          forward and backward by JAX on the CPU                   double_backward,
+                                                                                   torch_func
 ``flax:OptimizedLSTMCell`` the same with ``OptimizedLSTMCell``            per-gate-t the same
 ========================= ============================================== ========= ==========================
 """
@@ -44,6 +45,8 @@ FRAMEWORKS: dict[str, Framework] = {
         {
             "initialisation": "Keras draws its own initial weights (kernel Glorot uniform, recurrent_kernel "
             "orthogonal, the f block of the bias 1: unit_forget_bias), not nn.LSTM's U(-1/sqrt(H), 1/sqrt(H))",
+            "dtype_moves": "Keras's layer computes in the dtype it was built with: .double() / .float() move the "
+            "torch parameters registered for it, not Keras's own variables",
         },
     ),
     **{
@@ -56,6 +59,8 @@ FRAMEWORKS: dict[str, Framework] = {
                 "orthogonal, biases zero), not nn.LSTMCell's U(-1/sqrt(H), 1/sqrt(H))",
                 "double_backward": "the bridge's backward is JAX's vector-Jacobian product, which torch cannot "
                 "differentiate again",
+                "torch_func": "the bridge hands the tensors to JAX as arrays: torch.func's transformed tensors "
+                "cannot cross it",
             },
         )
         for name in ("LSTMCell", "OptimizedLSTMCell")

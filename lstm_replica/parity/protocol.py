@@ -118,7 +118,10 @@ def protocol_probes(ctx: Probing, log: ProbeLog, unsupported: frozenset[str] = f
         inputs_as_written(ctx, log)
         autocast(ctx, log, heavy, unsupported)
         partially_frozen(ctx, log, heavy)
-        func_transforms(ctx, log)
+        if "torch_func" in unsupported:
+            log.skipped["torch.func"] = "declared unsupported by the candidate"
+        else:
+            func_transforms(ctx, log)
         construction_capture(ctx, log, unsupported)
     finally:
         ctx.pair.train(False)
@@ -570,8 +573,9 @@ def construction_capture(ctx: Probing, log: ProbeLog, unsupported: frozenset[str
     move = "after .float()" if target is torch.float32 else "after .double()"
     moved = replace(config, dtype=str(target).removeprefix("torch."))
     row = _row_for(ctx, target)
-    if moved.dtype in unsupported:
-        log.skipped[move] = f"the candidate does not support {moved.dtype}"
+    if moved.dtype in unsupported or "dtype_moves" in unsupported:
+        why = "declared unsupported by the candidate" if "dtype_moves" in unsupported else "not supported"
+        log.skipped[move] = f"{why}: {moved.dtype if why == 'not supported' else 'dtype moves'}"
         _parametrized(ctx, log)
         return
     try:
