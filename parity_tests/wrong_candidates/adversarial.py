@@ -23,7 +23,7 @@ from lstm_replica import LSTM, CellWeights, LSTMCell, input_projection, lstm_ste
 from lstm_replica.cell import Hidden
 from lstm_replica.names import parse_parameter_name
 
-from ._base import StepLSTM, StepRecurrence
+from ._base import CountingRecurrence, StepLSTM, StepRecurrence
 from .modules import _FactoredTanh
 
 # --- sizes -----------------------------------------------------------------------------------------------
@@ -71,17 +71,10 @@ class DecodeFastPath(StepLSTM):
         return self.forward_with(recs, input, hx)
 
 
-class _Detaching:
+class _Detaching(CountingRecurrence):
     """Detaches (h, c) every 256 steps: truncated backpropagation inside the model, forward exact."""
 
-    def __init__(self, weights: CellWeights) -> None:
-        self.weights, self.count = weights, 0
-
-    def project(self, x: Tensor) -> Tensor:
-        return input_projection(x, self.weights)
-
-    def step(self, x_t: Tensor, hidden: Hidden) -> Hidden:
-        self.count += 1
+    def counted_step(self, x_t: Tensor, hidden: Hidden) -> Hidden:
         if self.count % 256 == 0:
             hidden = (hidden[0].detach(), hidden[1].detach())
         return lstm_step(x_t, hidden, self.weights)
