@@ -35,7 +35,8 @@ def _rejected(cls: type, probe: str | None = None, **options: object) -> None:
 
 def test_every_modes_candidate_is_in_the_catalogue():
     names = {"PrivateGeneratorInit", "ExtraDrawAtInit", "Float32WithoutDtype", "DeterministicModePath",
-             "CastsInputDtype", "HalfDropoutForDeepStacks", "LongHalfFloat32State"}  # fmt: skip
+             "CastsInputDtype", "HalfDropoutForDeepStacks", "LongHalfFloat32State",
+             "BatchFirstReverseState"}  # fmt: skip
     assert {t.rpartition(":")[2] for t in MODES} == names
 
 
@@ -135,3 +136,22 @@ def test_long_half_precision_sequences_keep_c_in_float32():
     ]
     assert long_half, "the default run has no half-precision sequence past 64 steps"
     _rejected(m.LongHalfFloat32State, configs=long_half)
+
+
+def test_a_three_way_combination_is_met_by_every_run():
+    torch.manual_seed(0)
+    x, state = _x(2, 4, 3), (_x(2, 2, 5), _x(2, 2, 5) + 1)  # x batch-first (N, L, H_in); state (D, N, H)
+    for batch_first, bidirectional, same in ((True, True, False), (True, False, True), (False, True, True)):
+        reference = nn.LSTM(3, 5, batch_first=batch_first, bidirectional=bidirectional, dtype=F64)
+        candidate = m.BatchFirstReverseState.from_torch(reference)
+        hx = state if bidirectional else (state[0][:1], state[1][:1])
+        fed = x if batch_first else x.transpose(0, 1)  # (L, N, H_in)
+        got, expected = candidate(fed, hx)[0], reference(fed, hx)[0]
+        assert torch.equal(got, expected) == same, f"batch_first={batch_first} bidirectional={bidirectional}"
+    met = [
+        c.name
+        for c in configurations(m.BatchFirstReverseState)
+        if c.batch_first and c.bidirectional and c.hx_given and c.input_kind != "unbatched" and not c.scale
+    ]
+    assert met, "the covering array holds every triple: batch_first x bidirectional x hx given"
+    _rejected(m.BatchFirstReverseState, configs=met)

@@ -120,6 +120,8 @@ MODES: dict[str, str] = {
     _MOD + "CastsInputDtype": "an input of another dtype cast where nn.LSTM raises ValueError",
     _MOD + "HalfDropoutForDeepStacks": "half the dropout when training 6 or more layers",
     _MOD + "LongHalfFloat32State": "half-precision c kept in float32 past 64 steps",
+    _MOD
+    + "BatchFirstReverseState": "batch_first + bidirectional + hx: the reverse direction starts from the forward's",
 }
 ADVERSARIAL: dict[str, str] = {t: why for group in ADVERSARIAL_CLASSES.values() for t, why in group.items()}
 # more accurate than nn.LSTM, not less: a rounding-level difference that only the bitwise standard rejects

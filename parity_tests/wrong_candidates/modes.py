@@ -116,3 +116,15 @@ class LongHalfFloat32State(LSTM):
 
     def forward(self, input: Tensor | PackedSequence, hx: Hidden | None = None):
         return self.forward_with([_Float32CellState(w) for w in self.cell_weights()], input, hx)
+
+
+class BatchFirstReverseState(LSTM):
+    """batch_first, both directions and a given state (a combination of three): each reverse direction starts from
+    its forward direction's row of ``hx`` (a batch-first reindexing slip); any two of the three are nn.LSTM's."""
+
+    def forward(self, input: Tensor | PackedSequence, hx: Hidden | None = None):
+        if self.batch_first and self.bidirectional and hx is not None:
+            h0, c0 = (t.clone() for t in hx)
+            h0[1::2], c0[1::2] = hx[0][0::2], hx[1][0::2]  # (D*layers, N, H): the reverse rows are the forward's
+            hx = (h0, c0)
+        return super().forward(input, hx)
