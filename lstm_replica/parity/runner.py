@@ -44,7 +44,7 @@ import time
 import traceback
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, ParamSpec, TypedDict, TypeVar
@@ -265,17 +265,24 @@ def _select(
     return Selection(spec, declared, excluded, chosen, number, origin, restricted)
 
 
+@contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op thread count at ``count``, the caller's put back after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _harness_threads(fn: Callable[P, R]) -> Callable[P, R]:
     """``fn`` run with torch's intra-op thread count at :data:`HARNESS_THREADS`, the caller's put back after."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(HARNESS_THREADS)
-        try:
+        with _torch_threads(HARNESS_THREADS):
             return fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
 
     return wrapper
 
@@ -688,23 +695,11 @@ def _in_train_mode(
 ) -> None:
     """Call 1 again in train mode, both sides drawing dropout from the same generator state (a real-size
     configuration with dropout: the matrix's trains at its own sizes)."""
-    probe = "call 1 in train mode (dropout)"
-    outcomes = []
     pair.train(True)
     try:
-        for side, pmap in ((pair.reference, None), (pair.candidate, pair.pmap)):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                outcomes.append(run(side, config, inputs, with_grad=True, pmap=pmap))
-    except (CandidateRaised, WrongResult) as exc:
-        log.differences.append(raised(probe, exc))
-        return
+        _again(pair, config, inputs, rows, row, log, "call 1 in train mode (dropout)", lambda: _seeded(seed, "cpu"))
     finally:
         pair.train(False)
-    ref, cand = outcomes
-    log.differences += [compare(n, cand.tensors.get(n), t, rows.get(n, row), probe) for n, t in ref.tensors.items()]
-    log.outcomes[probe] = (cand, ref, config)
-    log.keep(probe, cand)
 
 
 def _threaded(
@@ -713,16 +708,29 @@ def _threaded(
     """Call 1 again with torch on :data:`PROBE_THREADS` intra-op threads, both sides (a real-size configuration):
     users run with several, and a candidate may take another path there (a fused product that parallelises)."""
     probe = f"call 1 on {PROBE_THREADS} threads"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(PROBE_THREADS)
+    _again(pair, config, inputs, rows, row, log, probe, lambda: _torch_threads(PROBE_THREADS))
+
+
+def _again(
+    pair: Pair,
+    config: Config,
+    inputs: Inputs,
+    rows: dict[str, Tolerance],
+    row: Tolerance,
+    log: ProbeLog,
+    probe: str,
+    each: Callable[[], AbstractContextManager[None]],
+) -> None:
+    """Call 1 again, the reference's and then the candidate's call each inside ``each()``; compared as ``probe``."""
+    outcomes = []
     try:
-        ref = run(pair.reference, config, inputs, with_grad=True)
-        cand = run(pair.candidate, config, inputs, with_grad=True, pmap=pair.pmap)
+        for side, pmap in ((pair.reference, None), (pair.candidate, pair.pmap)):
+            with each():
+                outcomes.append(run(side, config, inputs, with_grad=True, pmap=pmap))
     except (CandidateRaised, WrongResult) as exc:
         log.differences.append(raised(probe, exc))
         return
-    finally:
-        torch.set_num_threads(threads)
+    ref, cand = outcomes
     log.differences += [compare(n, cand.tensors.get(n), t, rows.get(n, row), probe) for n, t in ref.tensors.items()]
     log.outcomes[probe] = (cand, ref, config)
     log.keep(probe, cand)
