@@ -13,10 +13,12 @@ TORCH = "torch==2.13.0"
 MUTMUT = "mutmut==3.8.1"
 # Mutant-name globs for `nox -s mutants -- harness` / `-- core`; any other posargs go to `mutmut run` as they are.
 MUTANT_GROUPS = {
-    "harness": ["lstm_replica.parity.compare.*", "lstm_replica.parity.configs.*", "lstm_replica.parity.report.*"],
+    "harness": [
+        f"lstm_replica.parity.{module}.*" for module in ("compare", "configs", "matrix", "sizes", "report", "results")
+    ],
     "core": [
         f"lstm_replica.{module}.*"
-        for module in ("cell", "layers", "lstm", "names", "lstm_cell", "classifier", "transfer", "checks")
+        for module in ("cell", "layers", "lstm", "names", "lstm_cell", "classifier", "transfer", "checks", "arguments")
     ],
 }
 
@@ -54,8 +56,8 @@ def bench(session: nox.Session) -> None:
         "pytest", "benchmarks", "-n", "0", f"--benchmark-json={out}/bench.json", "--benchmark-sort=name",
         *session.posargs,
     )  # fmt: skip
-    root = {"PYTHONPATH": "."}  # benchmarks/workloads.py imports the tests' pure-torch oracles
-    session.run("python", "benchmarks/memory.py", f"--out={out}/memory.json", env=root)
+    # memory.py imports workloads.py from its own folder (a script's folder is on sys.path): no PYTHONPATH needed
+    session.run("python", "benchmarks/memory.py", f"--out={out}/memory.json")
     session.run("python", "benchmarks/harness_time.py", f"--out={out}/harness.json")
     session.run(
         "python", "benchmarks/report.py", f"--bench={out}/bench.json", f"--memory={out}/memory.json",

@@ -2,31 +2,70 @@
 
 ``LSTM`` and ``LSTMCell`` are drop-ins for ``nn.LSTM`` / ``nn.LSTMCell`` (same
 parameters, state_dict keys and initialisation); ``LSTMClassifier`` adds the
-``nn.Linear`` head that turns hidden features into class logits.
+``nn.Linear`` head that turns hidden features into class logits; ``FastLSTM``
+is ``nn.LSTM`` with a fused time loop, within tolerance rather than bitwise.
+``check`` certifies a candidate against ``nn.LSTM`` (:mod:`lstm_replica.parity`,
+imported on first use).
+
+The step functions and loop machinery are in :mod:`lstm_replica.functional`
+(as ``torch.nn.functional`` beside ``torch.nn``), checkpoint I/O in
+:mod:`lstm_replica.checkpoint`. Importing those names from ``lstm_replica``
+itself still works for one release, with a DeprecationWarning.
 """
 
-from lstm_replica.cell import CellWeights, input_projection, lstm_cell_step, lstm_step
-from lstm_replica.checkpoint import load_checkpoint, load_state_dict_file, save_checkpoint
-from lstm_replica.classifier import LSTMClassifier, top_layer_state
-from lstm_replica.layers import CellRecurrence, NativeRecurrence, Recurrence, layer_stack
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+from lstm_replica import checkpoint as checkpoint
+from lstm_replica import functional as functional
+from lstm_replica._deprecation import moved_message
+from lstm_replica.classifier import LSTMClassifier
+from lstm_replica.fast import FastLSTM
 from lstm_replica.lstm import LSTM
 from lstm_replica.lstm_cell import LSTMCell
 
-__all__ = [
-    "LSTM",
-    "CellRecurrence",
-    "CellWeights",
-    "LSTMCell",
-    "LSTMClassifier",
-    "NativeRecurrence",
-    "Recurrence",
-    "input_projection",
-    "layer_stack",
-    "load_checkpoint",
-    "load_state_dict_file",
-    "lstm_cell_step",
-    "lstm_step",
-    "save_checkpoint",
-    "top_layer_state",
-]
+if TYPE_CHECKING:
+    from lstm_replica.parity import check
+
+__all__ = ["LSTM", "FastLSTM", "LSTMCell", "LSTMClassifier", "check"]
 __version__ = "0.1.0"
+
+# The names this package exported before the modules / functions split, and their new homes (one release).
+_MOVED = {
+    **dict.fromkeys(
+        (
+            "CellRecurrence",
+            "CellWeights",
+            "NativeRecurrence",
+            "Recurrence",
+            "input_projection",
+            "layer_stack",
+            "lstm_cell_step",
+            "lstm_step",
+            "top_layer_state",
+        ),
+        "lstm_replica.functional",
+    ),
+    **dict.fromkeys(("load_checkpoint", "load_state_dict_file", "save_checkpoint"), "lstm_replica.checkpoint"),
+}
+
+
+def __getattr__(name: str) -> object:
+    """``check`` imported on first use (the harness is not imported with the package); the moved names, warned."""
+    if name == "check":
+        from lstm_replica.parity import check
+
+        globals()["check"] = check
+        return check
+    if name in _MOVED:
+        warnings.warn(moved_message(f"lstm_replica.{name}", _MOVED[name]), DeprecationWarning, stacklevel=2)
+        return getattr(checkpoint if _MOVED[name] == "lstm_replica.checkpoint" else functional, name)
+    msg = f"module 'lstm_replica' has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+def __dir__() -> list[str]:
+    """The public names: ``__all__``, the two submodules that hold the rest, and ``__version__``."""
+    return sorted([*__all__, "checkpoint", "functional", "__version__"])

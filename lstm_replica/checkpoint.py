@@ -1,5 +1,9 @@
 """Saving and loading replica models through their ``state_dict``, never through pickled code.
 
+:func:`save_checkpoint` writes a replica ``LSTM``, ``LSTMCell`` or ``LSTMClassifier``, :func:`load_checkpoint`
+rebuilds it, and :func:`load_state_dict_file` loads a bare ``state_dict`` file (an ``nn.LSTM``'s, say) into a
+module: ``from lstm_replica.checkpoint import save_checkpoint, load_checkpoint``.
+
 A checkpoint file holds plain data only::
 
     {"format": "lstm-replica-checkpoint", "version": 1,
@@ -34,6 +38,8 @@ from torch import Tensor, nn
 from lstm_replica.classifier import LSTMClassifier
 from lstm_replica.lstm import LSTM
 from lstm_replica.lstm_cell import LSTMCell
+
+__all__ = ["load_checkpoint", "load_state_dict_file", "save_checkpoint"]
 
 FORMAT = "lstm-replica-checkpoint"
 VERSION = 1

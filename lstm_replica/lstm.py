@@ -30,8 +30,9 @@ from torch import Tensor, nn
 from torch.nn import init
 from torch.nn.utils.rnn import PackedSequence
 
+from lstm_replica.arguments import validate_config, validate_dtype
 from lstm_replica.cell import CellWeights, Hidden
-from lstm_replica.checks import finish_call, prepare_call, validate_config, validate_dtype
+from lstm_replica.checks import finish_call, prepare_call
 from lstm_replica.layers import NativeRecurrence, Recurrence, layer_stack
 from lstm_replica.names import ParameterName, is_lstm_parameter, parse_parameter_name
 from lstm_replica.transfer import require_type, transferred

@@ -13,8 +13,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import init
 
+from lstm_replica.arguments import validate_dtype
 from lstm_replica.cell import CellWeights, Hidden, lstm_cell_step
-from lstm_replica.checks import check_cell_call, prepare_cell_call, validate_dtype
+from lstm_replica.checks import check_cell_call, prepare_cell_call
 from lstm_replica.transfer import require_type, transferred
 
 if TYPE_CHECKING:

@@ -10,7 +10,11 @@ its reports read names back with :func:`parse_parameter_name`.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+GATES = "ifgo"  # nn.LSTM's gate blocks of rows in every weight and bias, in order: input, forget, cell, output
+KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")  # an nn.LSTM layer's tensors, in its order
 
 
 class ParameterName(NamedTuple):
@@ -28,6 +32,22 @@ class ParameterName(NamedTuple):
         if self.layer is None:
             return self.kind
         return f"{self.kind}_l{self.layer}{'_reverse' if self.reverse else ''}"
+
+
+def direction_names(module: Any) -> Iterator[dict[str, ParameterName]]:  # Any: nn.LSTM or the replica's LSTM
+    """nn.LSTM's parameter names per layer and direction, in nn.LSTM's order (layer 0 forward, layer 0 reverse,
+    layer 1, ...), each ``{kind: name}`` for the kinds the module has (biases with ``bias``, ``weight_hr`` with
+    ``proj_size``). The one reader of a module's tensors by layer and direction: ``getattr(module, str(name))``.
+    """
+    kinds = KINDS[: 4 if module.bias else 2] + (("weight_hr",) if module.proj_size else ())
+    for layer in range(module.num_layers):
+        for reverse in (False, True)[: 2 if module.bidirectional else 1]:
+            yield {kind: ParameterName(kind, layer, reverse) for kind in kinds}
+
+
+def cell_prefix(layer: int, reverse: bool) -> str:
+    """The prefix the harness gives a stepped candidate's cell of one layer and direction: ``l1_reverse.``."""
+    return f"l{layer}{'_reverse' if reverse else ''}."
 
 
 _KIND = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)(?:_l(\d+)(_reverse)?)?")

@@ -44,7 +44,7 @@ class Setup:
         return "-".join([*parts, "bias" if self.bias else "nobias"])
 
     @property
-    def directions(self) -> int:
+    def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
     def lstm(self, dtype: torch.dtype = torch.float32, *, batch_first: bool = False, seed: int = 0) -> nn.LSTM:
@@ -65,7 +65,7 @@ class Setup:
         generator = torch.Generator().manual_seed(seed)
         shape = (BATCH_SIZE, SEQ_LEN, INPUT_SIZE) if batch_first else (SEQ_LEN, BATCH_SIZE, INPUT_SIZE)
         x = torch.randn(shape, generator=generator, dtype=dtype)
-        state = (self.num_layers * self.directions, BATCH_SIZE, HIDDEN_SIZE)
+        state = (self.num_layers * self.num_directions, BATCH_SIZE, HIDDEN_SIZE)
         return (
             x,
             torch.randn(state, generator=generator, dtype=dtype),

@@ -23,8 +23,8 @@ class Case:
     input_kind: str = "batched"  # batched | unbatched | packed_sorted | packed_unsorted
     hx_given: bool = True
     dtype: torch.dtype = torch.float64
-    seq_len: int = 7
-    batch_size: int = 3
+    steps: int = 7  # the sequence length (Config.steps)
+    batch: int = 3  # the batch size (Config.batch)
     input_size: int = 4
     hidden_size: int = 5
     dropout: float = 0.0
@@ -41,8 +41,8 @@ class Case:
             "hx" if self.hx_given else "hx_none",
             str(self.dtype).removeprefix("torch."),
         ]
-        if self.seq_len != 7:
-            parts.append(f"seq_len{self.seq_len}")
+        if self.steps != 7:
+            parts.append(f"steps{self.steps}")
         if self.dropout:
             parts.append(f"dropout{self.dropout}")
         return "-".join(parts)
@@ -75,7 +75,7 @@ def make_inputs(case: Case, generator: torch.Generator) -> Inputs:
     d = 2 if case.bidirectional else 1
     h_out = case.proj_size or case.hidden_size
     layers = d * case.num_layers
-    n, seq = case.batch_size, case.seq_len
+    n, seq = case.batch, case.steps
     kw = {"dtype": case.dtype, "generator": generator}
     if case.input_kind == "unbatched":
         x = torch.randn(seq, case.input_size, **kw)

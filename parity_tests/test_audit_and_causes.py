@@ -14,8 +14,8 @@ from torch import Tensor, nn
 
 from examples.researcher_cell import ResearcherCell, copy_weights
 from lstm_replica.parity.locate import Location
+from lstm_replica.parity.orchestrate import check
 from lstm_replica.parity.report import Report
-from lstm_replica.parity.runner import check
 from parity_tests.wrong_candidates import RESEARCHER_ADAPTER, RESEARCHER_WRONG, cells, modules
 from parity_tests.wrong_candidates import adversarial as adv
 from parity_tests.wrong_candidates import researcher as wrong

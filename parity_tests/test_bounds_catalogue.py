@@ -37,7 +37,9 @@ AT_AND_PAST: dict[type, tuple[dict[str, object], dict[str, object]]] = {
 
 # candidate -> which configurations of a run lie past its bound
 PAST: dict[type, Callable[[Config], bool]] = {
-    b.WideInputTiles: lambda c: c.input_size > b.TILE or (c.num_layers > 1 and c.directions * c.out_size > b.TILE),
+    b.WideInputTiles: lambda c: (
+        c.input_size > b.TILE or (c.num_layers > 1 and c.num_directions * c.output_size > b.TILE)
+    ),
     b.WideHiddenTiles: lambda c: c.hidden_size > b.TILE,
     b.BatchOver64Rows: lambda c: c.batch > b.ROWS,
     b.FifthLayerReuse: lambda c: c.num_layers > b.LAYERS,

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from lstm_replica.parity.runner import check
+from lstm_replica.parity.orchestrate import check
 from parity_tests.wrong_candidates.conventions import KeywordStateDropped, ListStateIgnored
 
 

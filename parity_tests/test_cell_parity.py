@@ -13,8 +13,9 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from lstm_replica import LSTM, LSTMCell, input_projection, lstm_step
+from lstm_replica import LSTM, LSTMCell
 from lstm_replica.cell import CellWeights
+from lstm_replica.functional import input_projection, lstm_step
 
 CELL_CASES = [
     (bias, batched, hx_given, dtype)

@@ -3,7 +3,7 @@
 Every matrix here is built inside the test (never at import), and every expected value is written out by hand:
 the counts of required tuples from the factor sizes, the budget shrinking step by step, the draws from a scripted
 random source. Only the greedy covering's row counts (54 rows for the default matrix, 98 with --thorough) are not
-derived by hand: they are pinned as the greedy's result, with the matrix sizes README.md documents: 75
+derived by hand: they are pinned as the greedy's result, with the matrix sizes docs/checking.md documents: 75
 configurations (the 54 rows, 4 extras, 17 real-size ones) for seed 0, 119 with --thorough and 5 for --quick.
 """
 
@@ -20,23 +20,25 @@ from lstm_replica.parity.configs import (
     SHAPE,
     STRUCTURE,
     Config,
-    _draw,
+    allowed,
+    assignment_of,
+    check_features,
+    dtype_restriction,
+)
+from lstm_replica.parity.matrix import (
     _from_row,
     _narrower,
     _tuples,
     _within_budget,
-    allowed,
-    assignment_of,
-    check_features,
     covered_tuples,
     covering_rows,
     default_matrix,
-    dtype_restriction,
     extra_configs,
     quick_matrix,
     required_tuples,
     select,
 )
+from lstm_replica.parity.sizes import draw_size
 
 ALL_FEATURES = (
     "proj_size, bidirectional, packed, unbatched, batch_first, no_bias, dropout, float16, bfloat16, float64, "
@@ -196,7 +198,7 @@ def assert_covers(rows: list[dict[str, object]], unsupported: frozenset[str] = f
 def test_the_covering_rows_cover_every_required_tuple_within_the_constraints():
     rows = covering_rows()
     # the greedy's result, not derived by hand (a lower bound: 4 x 4 x 3 = 48 rows for the triples of input kind,
-    # dtype and layers alone); README.md: 75 configurations for seed 0, 54 rows + 4 extras + 17 real-size ones
+    # dtype and layers alone); docs/checking.md: 75 configurations for seed 0, 54 rows + 4 extras + 17 real-size ones
     assert len(rows) == 54, len(rows)
     assert_covers(rows)
     restricted = frozenset({"proj_size", "float16"})
@@ -230,15 +232,15 @@ def test_tuples_that_no_full_configuration_holds_are_dropped_not_looped_on():
 def test_the_documented_matrix_sizes():
     # the greedy's 54 rows (98 with --thorough, each a distinct name), the 4 extras and the 16 real-size ones
     # (real-input, real-batch and real-deep four times each; real-hidden, real-proj, real-long, real-long-f64)
-    assert len(default_matrix(0)) == 54 + 4 + 17, "README.md: the default matrix has 75 configurations for seed 0"
-    assert len(default_matrix(0, thorough=True)) == 98 + 4 + 17, "README.md: --thorough runs 119 configurations"
+    assert len(default_matrix(0)) == 54 + 4 + 17, "docs/checking.md: the default matrix has 75 for seed 0"
+    assert len(default_matrix(0, thorough=True)) == 98 + 4 + 17, "docs/checking.md: --thorough runs 119 configurations"
     assert [c.name for c in quick_matrix()] == [
         "quick-batched-l1-hx-f64-n3-t7-i4h6",
         "quick-packed-l2-bi-p2-hx-drop0.25-f32-n3-t7-i4h6",
         "quick-batched-l2-nobias-bf-nohx-f32-n3-t7-i4h6",
         "quick-unbatched-l1-bi-hx-f64-n1-t7-i5h5",
         "quick-batched-l1-hx-f32-n2-t200-i3h4",
-    ], "README.md: --quick runs these 5 small configurations (their names select them with --configs)"
+    ], "docs/checking.md: --quick runs these 5 small configurations (their names select them with --configs)"
 
 
 @pytest.mark.parametrize(
@@ -334,7 +336,7 @@ def test_a_drawn_configuration_shrinks_into_its_budgets_in_order(config, row, ex
 class ScriptedDraws:
     """A random source that answers from a script and records each question it was asked.
 
-    ``_draw`` asks ``random()`` (below 1/3: a boundary value follows, by ``choice``), then ``choice(edges)`` or
+    ``draw_size`` asks ``random()`` (below 1/3: a boundary value follows, by ``choice``), then ``choice(edges)`` or
     ``uniform(log lo, log(hi + 1))`` (a log-uniform size, ``int(e**u)``); the layer count and the projection are
     ``randint``.
     """
@@ -421,7 +423,7 @@ def row_of(**factors: object) -> dict[str, object]:
 )
 def test_a_size_is_a_boundary_value_a_third_of_the_time_else_log_uniform(span, script, asked, expected):
     draws = ScriptedDraws(script)
-    assert _draw(draws, span) == expected
+    assert draw_size(draws, span) == expected
     assert draws.asked == asked, draws.asked
     assert not draws.answers, f"unused script {draws.answers}"
 
@@ -585,8 +587,8 @@ def test_select_finds_named_configurations_in_either_matrix_in_the_order_asked()
 
 
 def test_select_reads_thorough_seed_and_unsupported_into_the_matrix():
-    assert len(select(None, quick=False, thorough=True)) == 119, "README.md: --thorough runs 119 configurations"
-    assert len(select(None, quick=False)) == 75, "README.md: 75 configurations for seed 0"
+    assert len(select(None, quick=False, thorough=True)) == 119, "docs/checking.md: --thorough runs 119 configurations"
+    assert len(select(None, quick=False)) == 75, "docs/checking.md: 75 configurations for seed 0"
     matrix = select(None, quick=False, unsupported=["proj_size"], seed=2)
     assert not any(c.proj_size for c in matrix), [c.name for c in matrix if c.proj_size]
     other = select(None, quick=False, unsupported=["proj_size"], seed=0)

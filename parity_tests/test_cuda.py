@@ -23,11 +23,11 @@ from parity_tests._support import Case, make_inputs, run
 pytestmark = pytest.mark.cuda
 
 CASES = [
-    Case(num_layers=2, bidirectional=True, dtype=torch.float32, seq_len=50, batch_size=8, hidden_size=32),
-    Case(num_layers=2, proj_size=8, dtype=torch.float32, seq_len=50, batch_size=8, hidden_size=32),
-    Case(num_layers=1, input_kind="packed_unsorted", dtype=torch.float32, seq_len=40, batch_size=6, hidden_size=16),
-    Case(num_layers=3, bidirectional=True, bias=False, batch_first=True, dtype=torch.float64, seq_len=30),
-    Case(input_size=5, hidden_size=256, seq_len=50, batch_size=32, dtype=torch.float32),
+    Case(num_layers=2, bidirectional=True, dtype=torch.float32, steps=50, batch=8, hidden_size=32),
+    Case(num_layers=2, proj_size=8, dtype=torch.float32, steps=50, batch=8, hidden_size=32),
+    Case(num_layers=1, input_kind="packed_unsorted", dtype=torch.float32, steps=40, batch=6, hidden_size=16),
+    Case(num_layers=3, bidirectional=True, bias=False, batch_first=True, dtype=torch.float64, steps=30),
+    Case(input_size=5, hidden_size=256, steps=50, batch=32, dtype=torch.float32),
 ]
 BACKENDS = ["cudnn", "cudnn_off", "tf32"]
 

@@ -26,7 +26,7 @@ from lstm_replica.parity.draws import (
     outside_support,
     range_pvalue,
 )
-from lstm_replica.parity.runner import check
+from lstm_replica.parity.orchestrate import check
 
 RESEARCHER = "examples/researcher_cell.py:ResearcherCell"
 ADAPTER = "examples/researcher_cell.py:copy_weights"
@@ -41,7 +41,7 @@ def test_the_level_bounds_the_certificate_false_alarm_rate() -> None:
     blocks = 160  # 4 bidirectional layers with projection: 40 parameters x 4 gate blocks
     worst_case = MAX_CONFIGURATIONS * JUDGED_PROBES * TESTS * blocks * level(blocks)
     assert worst_case == pytest.approx(CERTIFICATE_ALPHA), f"union bound {worst_case}, expected {CERTIFICATE_ALPHA}"
-    from lstm_replica.parity.configs import select
+    from lstm_replica.parity.matrix import select
 
     thorough = select(None, False, 0, frozenset(), True, None, False)
     assert len(thorough) + 1 <= MAX_CONFIGURATIONS, f"Expected at most {MAX_CONFIGURATIONS}, got {len(thorough)}"

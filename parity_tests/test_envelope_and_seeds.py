@@ -23,24 +23,21 @@ from lstm_replica import LSTM
 from lstm_replica.faces.cli import main
 from lstm_replica.parity import check, configurations
 from lstm_replica.parity.candidates import load, load_weights
-from lstm_replica.parity.configs import (
+from lstm_replica.parity.configs import Config, assignment_of
+from lstm_replica.parity.envelope import Envelope, beyond, envelope
+from lstm_replica.parity.matrix import covered_tuples, default_matrix, required_tuples
+from lstm_replica.parity.parammap import ParamMap, Unit, discover
+from lstm_replica.parity.seeds import derived_seed, resolve
+from lstm_replica.parity.sizes import (
     BOUNDARIES,
     TOP_BATCH,
     TOP_LAYERS,
     TOP_STEPS,
     TOP_STEPS_F64,
     TOP_WIDTH,
-    Config,
-    _draw,
-    assignment_of,
-    covered_tuples,
-    default_matrix,
+    draw_size,
     real_size_configs,
-    required_tuples,
 )
-from lstm_replica.parity.envelope import Envelope, beyond, envelope
-from lstm_replica.parity.parammap import ParamMap, Unit, discover
-from lstm_replica.parity.seeds import derived_seed, resolve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from researcher_cell import BitwiseResearcherCell, copy_weights_bitwise
@@ -221,7 +218,7 @@ def test_a_real_size_configuration_falls_back_to_the_dtype_the_candidate_has(lac
 
 def test_the_draws_hit_boundary_values_a_third_of_the_time_and_spread_log_uniformly():
     rng = random.Random("draw spread")
-    drawn = [_draw(rng, (1, 8193)) for _ in range(3_000)]
+    drawn = [draw_size(rng, (1, 8193)) for _ in range(3_000)]
     assert all(1 <= d <= 8193 for d in drawn)
     # 38 boundary values in 1-8193: a third of the draws, plus the log-uniform ones that land on them, nearly all
     # of those below 10 (1-5, 7-9): 2/3 x ln 10 / ln 8194 = 17% more, so about half

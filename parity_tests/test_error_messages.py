@@ -15,7 +15,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_sequence
 
-from lstm_replica import LSTM, LSTMCell, NativeRecurrence
+from lstm_replica import LSTM, LSTMCell
+from lstm_replica.functional import NativeRecurrence
 
 X = torch.zeros(5, 2, 3)  # (L, N, H_in) for LSTM(3, 4)
 H = torch.zeros(1, 2, 4)  # (D*num_layers, N, H_out)

@@ -31,8 +31,8 @@ DENSE_CASES = [
     Case(bidirectional=True, batch_first=True, hx_given=False, dtype=torch.float32),
     Case(num_layers=2, bidirectional=True, proj_size=2, input_kind="unbatched"),
     Case(num_layers=2, dropout=0.5, dtype=torch.float32),  # dropout inactive in eval mode
-    Case(seq_len=1, batch_size=1),
-    Case(seq_len=200, num_layers=2, bidirectional=True, dtype=torch.float32, input_size=16, hidden_size=32),
+    Case(steps=1, batch=1),
+    Case(steps=200, num_layers=2, bidirectional=True, dtype=torch.float32, input_size=16, hidden_size=32),
 ]
 PACKED_CASES = [
     Case(input_kind="packed_unsorted", num_layers=2, bidirectional=True),

@@ -73,8 +73,8 @@ def valid_cases(draw: st.DrawFn) -> Case:
         input_kind=input_kind,
         hx_given=draw(st.booleans()),
         dtype=draw(st.sampled_from([torch.float32, torch.float64])),
-        seq_len=draw(st.integers(1, 9)),
-        batch_size=draw(st.integers(0 if input_kind == "batched" else 1, 4)),
+        steps=draw(st.integers(1, 9)),
+        batch=draw(st.integers(0 if input_kind == "batched" else 1, 4)),
         input_size=draw(st.integers(1, 5)),
         hidden_size=hidden_size,
     )

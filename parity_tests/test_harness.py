@@ -13,14 +13,8 @@ from lstm_replica import LSTM, LSTMCell
 from lstm_replica.faces.cli import main
 from lstm_replica.parity import assert_lstm_parity, check
 from lstm_replica.parity.compare import TOLERANCES, compare, tolerance_for, ulp_distance
-from lstm_replica.parity.configs import (
-    STRUCTURE,
-    assignment_of,
-    covered_tuples,
-    default_matrix,
-    quick_matrix,
-    required_tuples,
-)
+from lstm_replica.parity.configs import STRUCTURE, assignment_of
+from lstm_replica.parity.matrix import covered_tuples, default_matrix, quick_matrix, required_tuples
 from lstm_replica.parity.progress import Progress
 from lstm_replica.parity.seeds import derived_seed
 from parity_tests.wrong_candidates import cells, modules, rewrites

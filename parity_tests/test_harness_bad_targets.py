@@ -2,7 +2,7 @@
 
 Could not be checked (2): the target does not load, is not a class or factory with nn.LSTM's parameter names, does
 not construct, raises or exits in forward, returns the wrong structure, or runs past --timeout. Not a replica (1):
-wrong shape or dtype, NaN where nn.LSTM has numbers. The rule is in lstm_replica/parity/runner.py's docstring.
+wrong shape or dtype, NaN where nn.LSTM has numbers. The rule is in lstm_replica/parity/orchestrate.py's docstring.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 import pytest
 
 from lstm_replica.faces.cli import main
-from lstm_replica.parity.configs import quick_matrix
+from lstm_replica.parity.matrix import quick_matrix
 
 CONFIG = quick_matrix()[0].name  # batched, 1 layer, float64, L=7, N=3, H=6
 BI_CONFIG = quick_matrix()[3].name  # unbatched, bidirectional

@@ -8,7 +8,7 @@ import torch
 
 from lstm_replica.faces.cli import main
 from lstm_replica.parity import check
-from lstm_replica.parity.configs import quick_matrix
+from lstm_replica.parity.matrix import quick_matrix
 
 CONFIG = quick_matrix()[0].name
 DROPOUT_CONFIG = quick_matrix()[1].name  # 2 layers, dropout 0.25

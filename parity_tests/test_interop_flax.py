@@ -66,7 +66,7 @@ def _run_flax(
     """The Flax stack on batch-major ``x`` ``(N, L, H_in)`` from nn.LSTM's states; Flax's carry is (c, h)."""
     sequence, h_n, c_n = jnp.asarray(x.numpy()), [], []
     for layer, (rnn, variables) in enumerate(layers):
-        rows = range(layer * setup.directions, (layer + 1) * setup.directions)  # this layer's rows of h_0 / c_0
+        rows = range(layer * setup.num_directions, (layer + 1) * setup.num_directions)  # this layer's rows of h_0 / c_0
         carries = [(jnp.asarray(c_0[row].numpy()), jnp.asarray(h_0[row].numpy())) for row in rows]
         carry, sequence = rnn.apply(
             variables, sequence, initial_carry=tuple(carries) if setup.bidirectional else carries[0]
@@ -102,7 +102,7 @@ def test_flax_cells_with_converted_weights_compute_nn_lstm(setup: Setup, dtype: 
         layers = [
             (
                 _rnn(CELLS[cell_name], setup, dtype),
-                _params(setup, trees[k * setup.directions : (k + 1) * setup.directions]),
+                _params(setup, trees[k * setup.num_directions : (k + 1) * setup.num_directions]),
             )
             for k in range(setup.num_layers)
         ]
@@ -119,7 +119,7 @@ def test_nn_lstm_from_flax_parameters_computes_the_flax_lstm(setup: Setup, dtype
         layers = []
         for layer in range(setup.num_layers):
             rnn = _rnn(linen.LSTMCell, setup, dtype)
-            features = x.shape[-1] if layer == 0 else setup.directions * HIDDEN_SIZE
+            features = x.shape[-1] if layer == 0 else setup.num_directions * HIDDEN_SIZE
             key, init_key = jax.random.split(key)
             sample = jnp.zeros((1, 1, features), JAX_DTYPES[dtype])
             structure = jax.eval_shape(rnn.init, init_key, sample)  # Flax's own tree: names, shapes, dtypes

@@ -1,6 +1,6 @@
 """``lstm-replica check flax:LSTMCell``: Flax's own cells certified against nn.LSTMCell, and a carry slip rejected.
 
-:class:`lstm_replica.interop.flax_module.FlaxLSTMCell` runs ``flax.linen.LSTMCell`` (``OptimizedLSTMCell``) one
+:class:`lstm_replica.targets.flax.FlaxLSTMCell` runs ``flax.linen.LSTMCell`` (``OptimizedLSTMCell``) one
 step per call through JAX on the CPU, forward and backward (``jax.vjp``). First in plain use: given an
 nn.LSTMCell's weights through the ``per-gate-t`` layout it computes that cell's ``(h, c)`` and gradients. Then the
 harness certifies both Flax cells within tolerance, scoped to what the bridge has; a port that hands Flax the
@@ -22,7 +22,7 @@ from parity_tests._interop import TOLERANCES
 
 pytest.importorskip("flax", reason="Flax is not installed (pip install -e '.[interop]')")
 
-from lstm_replica.interop.flax_module import FlaxLSTMCell, FlaxOptimizedLSTMCell  # after the skip: JAX inside
+from lstm_replica.targets.flax import FlaxLSTMCell, FlaxOptimizedLSTMCell  # after the skip: JAX inside
 
 
 class CarryAsTorchOrdersIt(FlaxLSTMCell):

@@ -51,7 +51,7 @@ def _keras_layers(setup: Setup, dtype: torch.dtype) -> list[keras.layers.Layer]:
             HIDDEN_SIZE, return_sequences=True, return_state=True, use_bias=setup.bias, dtype=DTYPE_NAMES[dtype]
         )
         keras_layer = keras.layers.Bidirectional(lstm, dtype=DTYPE_NAMES[dtype]) if setup.bidirectional else lstm
-        features = INPUT_SIZE if layer == 0 else setup.directions * HIDDEN_SIZE
+        features = INPUT_SIZE if layer == 0 else setup.num_directions * HIDDEN_SIZE
         keras_layer.build((BATCH_SIZE, SEQ_LEN, features))
         layers.append(keras_layer)
     return layers
@@ -63,7 +63,7 @@ def _run_keras(
     """The Keras stack on batch-major ``x`` ``(N, L, H_in)`` from nn.LSTM's ``h_0``, ``c_0``: nn.LSTM's outputs."""
     sequence, h_n, c_n = x.numpy(), [], []
     for layer, keras_layer in enumerate(layers):
-        rows = range(layer * setup.directions, (layer + 1) * setup.directions)  # this layer's rows of h_0 / c_0
+        rows = range(layer * setup.num_directions, (layer + 1) * setup.num_directions)  # this layer's rows of h_0 / c_0
         initial = [state[row].numpy() for row in rows for state in (h_0, c_0)]  # h, c per direction
         sequence, *states = keras_layer(sequence, initial_state=initial)
         h_n += states[0::2]

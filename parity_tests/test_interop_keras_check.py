@@ -1,6 +1,6 @@
 """``lstm-replica check keras:LSTM``: Keras 3's own LSTM certified against nn.LSTM, and a misconfigured one rejected.
 
-:class:`lstm_replica.interop.keras_module.KerasLSTM` runs ``keras.layers.LSTM`` (``Bidirectional`` for two
+:class:`lstm_replica.targets.keras.KerasLSTM` runs ``keras.layers.LSTM`` (``Bidirectional`` for two
 directions) on Keras's torch backend with ``nn.LSTM``'s constructor and call. First in plain use: given an
 nn.LSTM's weights through the ``keras`` layout it computes that nn.LSTM's output and states (padded, packed,
 unbatched), and its parameters are the Keras variables (an optimiser step changes what Keras holds). Then the
@@ -21,7 +21,7 @@ from parity_tests._interop import TOLERANCES, keras_on_torch
 
 keras = keras_on_torch()
 
-from lstm_replica.interop.keras_module import KerasLSTM  # after the backend is set and checked
+from lstm_replica.targets.keras import KerasLSTM  # after the backend is set and checked
 
 
 def _pair(dtype: torch.dtype = torch.float64, **kwargs: object) -> tuple[nn.LSTM, KerasLSTM]:

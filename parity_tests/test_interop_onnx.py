@@ -55,7 +55,7 @@ def _model(setup: Setup, nodes: list[dict[str, Tensor]]) -> onnx.ModelProto:
         for state in ("h", "c"):
             inputs.append(
                 helper.make_tensor_value_info(
-                    names[state], onnx.TensorProto.FLOAT, [setup.directions, "N", HIDDEN_SIZE]
+                    names[state], onnx.TensorProto.FLOAT, [setup.num_directions, "N", HIDDEN_SIZE]
                 )
             )
         lstm_inputs = [x, names["W"], names["R"], names["B"] if "B" in node else "", "", names["h"], names["c"]]
@@ -69,7 +69,7 @@ def _model(setup: Setup, nodes: list[dict[str, Tensor]]) -> onnx.ModelProto:
         )
         check_onnx_attributes({a.name: helper.get_attribute_value(a) for a in lstm.attribute})
         graph_nodes.append(lstm)
-        state_shape = [setup.directions, "N", HIDDEN_SIZE]  # (D, N, H)
+        state_shape = [setup.num_directions, "N", HIDDEN_SIZE]  # (D, N, H)
         outputs += [
             helper.make_tensor_value_info(names[key], onnx.TensorProto.FLOAT, state_shape) for key in ("Y_h", "Y_c")
         ]
@@ -80,7 +80,7 @@ def _model(setup: Setup, nodes: list[dict[str, Tensor]]) -> onnx.ModelProto:
             ]
             x = f"X_{layer + 1}"
         else:
-            y_shape = ["L", setup.directions, "N", HIDDEN_SIZE]  # (L, D, N, H)
+            y_shape = ["L", setup.num_directions, "N", HIDDEN_SIZE]  # (L, D, N, H)
             outputs.append(helper.make_tensor_value_info(names["Y"], onnx.TensorProto.FLOAT, y_shape))
     graph = helper.make_graph(graph_nodes, "lstm_stack", inputs, outputs, initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])

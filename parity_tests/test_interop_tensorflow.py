@@ -56,8 +56,8 @@ def _run_tensorflow(
     sequence, h_n, c_n = x, [], []
     for layer in range(setup.num_layers):
         outputs = []
-        for direction in range(setup.directions):
-            row = layer * setup.directions + direction  # nn.LSTM's row of h_0 / c_0 and index of the cell
+        for direction in range(setup.num_directions):
+            row = layer * setup.num_directions + direction  # nn.LSTM's row of h_0 / c_0 and index of the cell
             output, h, c = _block_lstm(sequence, h_0[row], c_0[row], cells[row], reverse=direction == 1)
             outputs.append(output)
             h_n.append(h)

@@ -39,7 +39,7 @@ def recursion_headroom(frames: int = 100) -> Iterator[None]:
 
 
 def timed_run(module: nn.Module, case: Case) -> tuple[dict[str, torch.Tensor], float]:
-    inputs = make_inputs(case, torch.Generator().manual_seed(case.seq_len))
+    inputs = make_inputs(case, torch.Generator().manual_seed(case.steps))
     start = time.process_time()
     with recursion_headroom():
         result = run(module, case, inputs)
@@ -49,7 +49,7 @@ def timed_run(module: nn.Module, case: Case) -> tuple[dict[str, torch.Tensor], f
 @pytest.mark.slow
 @pytest.mark.usefixtures("native_cpu")
 def test_20000_steps_forward_backward_bitwise_in_linear_time() -> None:
-    case = Case(input_size=1, hidden_size=2, batch_size=2, seq_len=STEPS, dtype=torch.float32)
+    case = Case(input_size=1, hidden_size=2, batch=2, steps=STEPS, dtype=torch.float32)
     reference = nn.LSTM(**case.module_kwargs())
     replica = LSTM.from_torch(reference)
     expected, _ = timed_run(reference, case)
@@ -59,12 +59,12 @@ def test_20000_steps_forward_backward_bitwise_in_linear_time() -> None:
     for name, tensor in got.items():
         assert tensor.isfinite().all(), f"{name} is not finite after {STEPS} steps"
 
-    short = Case(input_size=1, hidden_size=2, batch_size=2, seq_len=STEPS // 10, dtype=torch.float32)
+    short = Case(input_size=1, hidden_size=2, batch=2, steps=STEPS // 10, dtype=torch.float32)
     short_seconds = min(timed_run(replica, short)[1] for _ in range(2))
     ratio = long_seconds / short_seconds
     assert ratio < 30, (
         f"Expected about 10x the time for 10x the steps, got {ratio:.1f}x "
-        f"({short_seconds:.2f} s for {short.seq_len} steps, {long_seconds:.2f} s for {STEPS})"
+        f"({short_seconds:.2f} s for {short.steps} steps, {long_seconds:.2f} s for {STEPS})"
     )
 
 

@@ -65,7 +65,7 @@ def test_matrix_is_bitwise(case: Case) -> None:
 
 
 LENGTHS = [
-    Case(seq_len=seq_len, num_layers=2, bidirectional=True, dtype=dtype, batch_size=2, input_kind=kind)
+    Case(steps=seq_len, num_layers=2, bidirectional=True, dtype=dtype, batch=2, input_kind=kind)
     for seq_len in (1, 2, 64, 500)
     for dtype in (torch.float64, torch.float32)
     for kind in ("batched", "packed_unsorted")
@@ -83,7 +83,7 @@ def test_sequence_lengths_are_bitwise(case: Case) -> None:
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 def test_seed_sizes_long_sequence_are_bitwise(dtype: torch.dtype) -> None:
     """The seed's sizes (input 5, hidden 256) over 600 steps."""
-    assert_bitwise(Case(input_size=5, hidden_size=256, seq_len=600, batch_size=4, dtype=dtype))
+    assert_bitwise(Case(input_size=5, hidden_size=256, steps=600, batch=4, dtype=dtype))
 
 
 DROPOUT = [
@@ -110,7 +110,7 @@ def test_dropout_in_training_mode_draws_the_same_masks(case: Case) -> None:
 
 def test_dropout_in_training_mode_really_drops() -> None:
     """Guards the test above: with p=0.4 in training mode some layer outputs are zeroed."""
-    case = Case(num_layers=2, dropout=0.4, hidden_size=16, seq_len=20)
+    case = Case(num_layers=2, dropout=0.4, hidden_size=16, steps=20)
     replica = LSTM(**case.module_kwargs()).train()
     inputs = make_inputs(case, torch.Generator().manual_seed(7))
     torch.manual_seed(1)
@@ -121,7 +121,7 @@ def test_dropout_in_training_mode_really_drops() -> None:
 
 
 DEFAULT_FLAGS = [
-    Case(num_layers=layers, bidirectional=bidirectional, bias=bias, input_kind=kind, dtype=torch.float32, seq_len=30)
+    Case(num_layers=layers, bidirectional=bidirectional, bias=bias, input_kind=kind, dtype=torch.float32, steps=30)
     for layers in (1, 2)
     for bidirectional in (False, True)
     for bias in (True, False)

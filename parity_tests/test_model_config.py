@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from lstm_replica import LSTM, LSTMCell, LSTMClassifier, NativeRecurrence, layer_stack
+from lstm_replica import LSTM, LSTMCell, LSTMClassifier
+from lstm_replica.functional import NativeRecurrence, layer_stack
 from lstm_replica.lstm import lstm_config
 from lstm_replica.names import ParameterName, is_lstm_parameter, parse_parameter_name
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from lstm_replica.parity import check, configurations
 from lstm_replica.parity.backends import Backend, flags
-from lstm_replica.parity.modes import DEFAULT_DTYPE, DETERMINISTIC
+from lstm_replica.parity.probes.modes import DEFAULT_DTYPE, DETERMINISTIC
 from parity_tests.wrong_candidates import MODES
 from parity_tests.wrong_candidates import modes as m
 

@@ -17,8 +17,8 @@ from torch.nn.utils.rnn import PackedSequence
 
 from lstm_replica import LSTM
 from lstm_replica.parity import check
+from lstm_replica.parity.build import Refused, construct_candidate
 from lstm_replica.parity.candidates import CheckError
-from lstm_replica.parity.execution import Refused, construct_candidate
 from lstm_replica.parity.layouts import layout_adapter
 from lstm_replica.parity.parammap import Unit, discover
 from parity_tests._cells import X2HCell

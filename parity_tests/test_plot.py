@@ -8,7 +8,7 @@ import pytest
 
 from lstm_replica.faces.cli import main
 from lstm_replica.parity import check
-from lstm_replica.parity.configs import quick_matrix
+from lstm_replica.parity.matrix import quick_matrix
 
 CONFIG = quick_matrix()[0].name  # batched, 1 layer, L=7
 BI_CONFIG = quick_matrix()[3].name  # unbatched, bidirectional

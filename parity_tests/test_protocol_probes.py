@@ -1,4 +1,4 @@
-"""The protocol probes (lstm_replica/parity/protocol.py): each wrong candidate's defect in plain use against
+"""The protocol probes (lstm_replica/parity/probes/protocol.py): each wrong candidate's defect in plain use against
 PyTorch's own module first, then the certificate rejecting it by that probe; the replicas pass them bitwise."""
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from torch.nn.utils import parametrize
 
 from lstm_replica import LSTM, LSTMCell
 from lstm_replica.parity.backends import Backend, flags
+from lstm_replica.parity.build import Candidate, build_pair
+from lstm_replica.parity.candidates import as_factory
 from lstm_replica.parity.compare import tolerance_for
 from lstm_replica.parity.configs import Config
-from lstm_replica.parity.execution import Candidate, build_pair
-from lstm_replica.parity.protocol import protocol_probes
-from lstm_replica.parity.runner import as_factory, check, configurations
-from lstm_replica.parity.session import ProbeLog, Probing
+from lstm_replica.parity.orchestrate import check, configurations
+from lstm_replica.parity.probes.context import ProbeLog, Probing
+from lstm_replica.parity.probes.protocol import protocol_probes
 from parity_tests.wrong_candidates import protocol as wrong
 
 F64 = torch.float64

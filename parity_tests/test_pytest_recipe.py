@@ -1,4 +1,4 @@
-"""The README's pytest recipe, run as written, and ``--list-configs`` against what ``check`` runs.
+"""The pytest recipe of docs/checking.md ("From Python or pytest"), run as written, and ``--list-configs`` against what ``check`` runs.
 
 The recipe parametrizes one pytest item per configuration from ``configurations(MyLSTM, **OPTIONS)``; each item
 runs ``lstm_parity(MyLSTM, configs=[name], **OPTIONS)``. It must pass for a module, a cell, a cell with its own
@@ -19,12 +19,14 @@ from pathlib import Path
 import pytest
 
 from lstm_replica.faces.cli import main
-from lstm_replica.parity import Config, assert_lstm_parity, check, configurations, default_matrix, runner
+from lstm_replica.parity import Config, assert_lstm_parity, check, configurations, default_matrix, orchestrate
 from lstm_replica.parity.candidates import CheckError
+from lstm_replica.parity.configs import DTYPES, FEATURES, PROBE_FEATURES
+from lstm_replica.parity.frameworks import FRAMEWORKS
 from lstm_replica.parity.layouts import LAYOUTS
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
+CHECKING = (ROOT / "docs" / "checking.md").read_text()
 EXAMPLES = ROOT / "examples"
 PLACEHOLDER_OPTIONS = 'OPTIONS = {"seed": 0}'
 
@@ -53,9 +55,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _recipe() -> str:
-    """The README's ```python block that parametrizes ``lstm_parity`` over configuration names."""
-    blocks = [b for b in re.findall(r"```python\n(.*?)```", README, re.DOTALL) if "lstm_parity(MyLSTM" in b]
-    assert len(blocks) == 1, f"Expected one pytest recipe in README.md, got {len(blocks)}"
+    """docs/checking.md's ```python block that parametrizes ``lstm_parity`` over configuration names."""
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", CHECKING, re.DOTALL) if "lstm_parity(MyLSTM" in b]
+    assert len(blocks) == 1, f"Expected one pytest recipe in docs/checking.md, got {len(blocks)}"
     assert PLACEHOLDER_OPTIONS in blocks[0], blocks[0]
     return blocks[0]
 
@@ -78,7 +80,7 @@ def _candidate(kind: str, directory: Path) -> tuple[str, dict[str, object]]:
 
 def _cheapest(selection: list[Config], n: int = 3) -> list[str]:
     """The ``n`` configurations with the fewest cell steps, then multiply-adds: a short run of the recipe."""
-    ranked = sorted(selection, key=lambda c: (c.num_layers * c.directions * c.steps, c.cost))
+    ranked = sorted(selection, key=lambda c: (c.num_layers * c.num_directions * c.steps, c.cost))
     return [c.name for c in ranked[:n]]
 
 
@@ -147,7 +149,7 @@ def test_configurations_raises_the_reason_where_check_could_not_check():
 
 
 def test_the_readme_config_dict_takes_the_command_lines_words():
-    fields = ast.literal_eval(re.search(r"`config=(\{\"input_size\".*?\})`", README).group(1))
+    fields = ast.literal_eval(re.search(r"`config=(\{\"input_size\".*?\})`", CHECKING).group(1))
     assert fields == {"input_size": 5, "hidden_size": 256, "seq_len": 500, "batch_size": 32}
     assert configurations("lstm_replica:LSTM", config=fields, only_config=True) == [
         Config(input_size=5, hidden_size=256, steps=500, batch=32, label="yours")
@@ -198,7 +200,7 @@ def _check_runs(target: str, **options: object) -> list[str]:
             raise _Chosen([c["name"] for c in payload[1]])
 
     with pytest.raises(_Chosen) as chosen:
-        runner.check(target, on_result=started, **options)
+        orchestrate.check(target, on_result=started, **options)
     return chosen.value.names
 
 
@@ -223,6 +225,8 @@ OPTIONS = [
     ),
     *[(["--weights", layout], {"weights": layout}) for layout in LAYOUTS],
     (["--weights", "per-gate", "--dtype", "float64"], {"weights": "per-gate", "dtypes": ["float64"]}),
+    *[(["--unsupported", feature], {"unsupported": [feature]}) for feature in (*FEATURES, *PROBE_FEATURES)],
+    *[(["--dtype", dtype], {"dtypes": [dtype]}) for dtype in DTYPES],
 ]
 
 
@@ -236,6 +240,18 @@ def test_list_configs_prints_what_check_runs(target, argv, options, capsys, tmp_
     assert listed == [c.name for c in configurations(target, **options)]
     if "--weights" in argv or target != "lstm_replica:LSTM":
         assert not [n for n in listed if re.search(r"-p\d+-", n)], "layouts, cells and refusals have no projection"
+
+
+@pytest.mark.parametrize("target", sorted(FRAMEWORKS))
+@pytest.mark.parametrize(
+    ("argv", "options"), OPTIONS[:3], ids=[" ".join(argv) or "defaults" for argv, _ in OPTIONS[:3]]
+)
+def test_interop_list_configs_prints_what_check_runs_for_a_framework_target(target, argv, options, capsys):
+    pytest.importorskip(FRAMEWORKS[target].distribution)
+    assert main(["check", target, "--list-configs", *argv]) == 0
+    listed = capsys.readouterr().out.split()
+    assert listed == _check_runs(target, **options)
+    assert listed == [c.name for c in configurations(target, **options)]
 
 
 def test_list_configs_says_why_a_target_could_not_be_checked(capsys):

@@ -1,7 +1,8 @@
-"""README.md's sample output of the main job is what `lstm-replica check` prints, row for row.
+"""The sample output of the main job (docs/checking.md, "What a report looks like") is what `lstm-replica check`
+prints, row for row.
 
 The sample shows the header and the first configuration's rows; this test runs that configuration and
-finds each of those lines in the real report, so the README cannot drift from the report (issue 19: it
+finds each of those lines in the real report, so the docs cannot drift from the report (issue 19: the README
 said "21 probes (198 tensors)" long after the report printed other numbers).
 """
 
@@ -10,15 +11,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from lstm_replica.parity.runner import check
+from lstm_replica.parity.orchestrate import check
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+DOC = Path(__file__).resolve().parent.parent / "docs" / "checking.md"
 
 
 def _sample() -> list[str]:
-    text = README.read_text()
+    text = DOC.read_text()
     block = re.search(r"```text\n\$ lstm-replica check\n(.*?)```", text, re.DOTALL)
-    assert block is not None, "Expected README.md to show `$ lstm-replica check` and its output"
+    assert block is not None, "Expected docs/checking.md to show `$ lstm-replica check` and its output"
     return block.group(1).splitlines()
 
 
@@ -35,7 +36,7 @@ def test_the_readme_sample_rows_are_the_reports() -> None:
     printed = [line.rstrip() for line in report.text().splitlines()]
     missing = [row for row in rows if row not in printed]
     assert not missing, (
-        "README.md's sample rows not in the report:\n" + "\n".join(missing) + "\n---\n" + "\n".join(printed[:40])
+        "docs/checking.md's sample rows not in the report:\n" + "\n".join(missing) + "\n---\n" + "\n".join(printed[:40])
     )
     verdict = lines[-1]
     assert verdict.startswith("VERDICT: REPLICA: bitwise identical to torch.nn.LSTM in all "), verdict

@@ -1,7 +1,7 @@
 """The seed researcher's own cell (examples/researcher_cell.py): w1..w8, one bias per gate, a Linear head.
 
 In plain use it computes nn.LSTM + nn.Linear's function; its certificate at the default seed is
-REPLICA WITHIN TOLERANCE through the README's command; the bitwise variant that stacks the same per-gate
+REPLICA WITHIN TOLERANCE through the command benchmarks/RESULTS.md times; the bitwise variant that stacks the same per-gate
 matrices with torch.cat is bitwise in float64 and float32, and where half-precision SGD steps split it
 from nn.LSTM, the diagnosis names that cause.
 """
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from lstm_replica.parity.diagnose import SPLIT_STEP, whole_tensors
-from lstm_replica.parity.runner import check
+from lstm_replica.parity.orchestrate import check
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
@@ -92,9 +92,9 @@ def test_the_diagnosis_names_split_tensors_for_a_half_precision_sgd_difference()
 
 
 def test_whole_tensors_tells_nn_lstm_s_tensors_from_per_gate_ones() -> None:
+    from lstm_replica.parity.build import Candidate, build_pair
+    from lstm_replica.parity.candidates import as_factory, load_adapter
     from lstm_replica.parity.configs import Config
-    from lstm_replica.parity.execution import build_pair
-    from lstm_replica.parity.runner import Candidate, as_factory, load_adapter
 
     config = Config(input_size=3, hidden_size=4)
     same = build_pair(Candidate(as_factory(nn.LSTMCell), "cell", None), config, "cpu", 0)

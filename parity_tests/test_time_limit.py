@@ -18,12 +18,12 @@ from torch import Tensor
 
 from lstm_replica import LSTM
 from lstm_replica.cell import Hidden
-from lstm_replica.parity import deadline, runner
+from lstm_replica.parity import deadline, orchestrate
 from lstm_replica.parity.compare import compare, tolerance_for
-from lstm_replica.parity.configs import quick_matrix
 from lstm_replica.parity.deadline import FLOOR_S, MULTIPLE, WALL_FACTOR, limit_for
+from lstm_replica.parity.matrix import quick_matrix
+from lstm_replica.parity.orchestrate import check
 from lstm_replica.parity.progress import Progress, clock_time
-from lstm_replica.parity.runner import check
 
 CONFIG = quick_matrix()[0].name  # batched, 1 layer, float64, L=7, N=3, H=6
 
@@ -120,7 +120,7 @@ def test_waiting_is_not_counted_against_the_cpu_limit():
 
 def test_the_default_limit_comes_from_the_measured_reference_time(monkeypatch):
     monkeypatch.setattr(deadline, "FLOOR_S", 0.5)
-    monkeypatch.setattr(runner, "reference_seconds", lambda *args: 1e-4)  # 1000 x 0.1 ms < the floor
+    monkeypatch.setattr(orchestrate, "reference_seconds", lambda *args: 1e-4)  # 1000 x 0.1 ms < the floor
     heard: list[tuple[str, object]] = []
     report = check(BurnsCPU, configs=[CONFIG], on_result=lambda kind, payload: heard.append((kind, payload)))
     reason = report.results[0].reason

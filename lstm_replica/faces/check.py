@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from lstm_replica.parity.candidates import CheckError
-from lstm_replica.parity.configs import FEATURES, PROBE_FEATURES, SHORT_STEPS, Config
+from lstm_replica.parity.configs import DTYPES, FEATURES, INPUT_KINDS, PROBE_FEATURES, Config, command_line_fields
 from lstm_replica.parity.deadline import FLOOR_S, MAX_TIMEOUT_S, MULTIPLE, WALL_FACTOR
 from lstm_replica.parity.frameworks import FRAMEWORKS
 from lstm_replica.parity.isolation import check
 from lstm_replica.parity.layouts import LAYOUTS
+from lstm_replica.parity.orchestrate import DEFAULT_TIMEOUT_S, configurations
 from lstm_replica.parity.report import Report
-from lstm_replica.parity.runner import DEFAULT_TIMEOUT_S, configurations
 from lstm_replica.parity.seeds import RANDOM
 
 DEFAULT_TARGET = "lstm_replica:LSTM"
@@ -61,6 +61,7 @@ def _seed(text: str) -> int | str:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """The ``check`` subcommand and its options."""
     parser = subparsers.add_parser(
         "check",
         help="certify a candidate LSTM or LSTM cell against torch.nn.LSTM",
@@ -90,6 +91,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="print the names of the configurations this check would run (for TARGET and these options) and exit",
     )
+    _matrix_options(parser)
+    _run_options(parser)
+    parser.set_defaults(func=run)
+
+
+def _matrix_options(parser: argparse.ArgumentParser) -> None:
+    """Where and in which configurations the check runs: device, backend, seed, dtypes, features, your set-up."""
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--backend", default="native", choices=("native", "onednn", "cudnn"))
     parser.add_argument("--tf32", default="off", choices=("on", "off"), help="CUDA only")
@@ -116,24 +124,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     yours = parser.add_argument_group(
         "your own set-up", "added to the matrix as a configuration labelled 'yours' (or run alone: --only-yours)"
     )
-    yours.add_argument("--input-size", type=int)
-    yours.add_argument("--hidden-size", type=int)
-    yours.add_argument("--num-layers", type=int, default=1)
-    yours.add_argument("--seq-len", type=int, default=SHORT_STEPS)
-    yours.add_argument("--batch-size", type=int, default=3)
-    yours.add_argument("--bidirectional", action="store_true")
-    yours.add_argument("--proj-size", type=int, default=0)
-    yours.add_argument("--batch-first", action="store_true")
-    yours.add_argument("--dropout", type=float, default=0.0)
-    yours.add_argument("--no-bias", action="store_true")
-    yours.add_argument("--packed", action="store_true", help="feed it as a PackedSequence of unsorted lengths")
-    yours.add_argument("--no-hx", action="store_true", help="call it without an initial state")
-    yours.add_argument("--your-dtype", default="float32", choices=("float64", "float32", "bfloat16", "float16"))
+    _own_setup(yours)
     yours.add_argument("--only-yours", action="store_true", help="run your configuration alone")
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    """How the candidate's weights are read, what is written, and how the run behaves (time, isolation)."""
     parser.add_argument(
         "--weights",
         metavar="LAYOUT|MODULE:FN",
-        help="a ready-made layout (" + ", ".join(LAYOUTS) + ": see README.md) or an "
+        help="a ready-made layout (" + ", ".join(LAYOUTS) + ": see docs/checking.md) or an "
         "adapter fn(candidate, reference) that copies nn.LSTM's (a cell: nn.LSTMCell's) weights into your "
         "differently named parameters in place under torch.no_grad() (return value ignored); the harness learns "
         "the element map from it, so gradients, training and the parameter audit still compare every nn.LSTM "
@@ -174,7 +174,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--isolate", dest="isolate", action="store_true", default=True, help="the default (kept for compatibility)"
     )
-    parser.set_defaults(func=run)
 
 
 def _give_up(message: str) -> None:
@@ -201,28 +200,46 @@ def _plot(report: Report, path: Path) -> int:
     return 0
 
 
+def _own_setup(group: argparse._ArgumentGroup) -> None:
+    """The flags of your own configuration, one per :class:`Config` field (``configs.command_line_fields``)."""
+    for spec in command_line_fields():
+        flags = spec.metadata["flags"] or (f"--{spec.name.replace('_', '-')}",)
+        default = spec.default if spec.metadata["default"] is None else spec.metadata["default"]
+        if spec.type == "bool" and default:  # on unless switched off: --no-bias, --no-hx
+            negated = [f"--no-{flag.removeprefix('--')}" for flag in flags]
+            group.add_argument(*negated, dest=_dest(spec.name), action="store_false", help=spec.metadata["help"])
+        elif spec.type == "bool":
+            group.add_argument(*flags, dest=_dest(spec.name), action="store_true", help=spec.metadata["help"])
+        else:
+            choices = {"input_kind": INPUT_KINDS, "dtype": DTYPES}.get(spec.name)
+            kind = {"int": int, "float": float}.get(str(spec.type), str)
+            help_text = spec.metadata["help"]
+            group.add_argument(
+                *flags, dest=_dest(spec.name), type=kind, default=default, choices=choices, help=help_text
+            )
+    group.add_argument(
+        "--packed",
+        dest=_dest("input_kind"),
+        action="store_const",
+        const="packed",
+        help="feed it as a PackedSequence of unsorted lengths (--input-kind packed)",
+    )
+
+
+def _dest(name: str) -> str:
+    """Where argparse keeps your configuration's ``name`` (apart from the check's own options: ``--dtype``)."""
+    return f"yours_{name}"
+
+
 def _yours(args: argparse.Namespace) -> Config | None:
     """The researcher's own configuration from the command line, or None when no size was given."""
-    if args.input_size is None and args.hidden_size is None:
+    given = {spec.name: getattr(args, _dest(spec.name)) for spec in command_line_fields()}
+    if not given["input_size"] and not given["hidden_size"]:
         return None
-    if args.input_size is None or args.hidden_size is None:
+    if not given["input_size"] or not given["hidden_size"]:
         msg = "Expected both --input-size and --hidden-size for your own configuration, got one of them"
         raise ValueError(msg)
-    return Config(
-        num_layers=args.num_layers,
-        bidirectional=args.bidirectional,
-        proj_size=args.proj_size,
-        bias=not args.no_bias,
-        batch_first=args.batch_first,
-        input_kind="packed" if args.packed else "batched",
-        hx_given=not args.no_hx,
-        dropout=args.dropout,
-        dtype=args.your_dtype,
-        batch=args.batch_size,
-        steps=args.seq_len,
-        input_size=args.input_size,
-        hidden_size=args.hidden_size,
-    )
+    return Config(**given)
 
 
 def _list_configs(target: str, options: dict[str, Any]) -> int:

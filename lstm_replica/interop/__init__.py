@@ -4,12 +4,11 @@ Each converter moves plain arrays (torch tensors out; numpy, JAX or torch in) an
 where only torch is installed. ``to_*`` takes an ``nn.LSTM``, an ``lstm_replica.LSTM`` or their state_dict;
 ``from_*`` returns ``nn.LSTM``'s state_dict, which :func:`config_from_state_dict` turns into the module:
 ``lstm = nn.LSTM(**config_from_state_dict(sd), batch_first=True); lstm.load_state_dict(sd)``.
-The layouts, and what each conversion rounds, are in each module's docstring and in README.md.
+The layouts, and what each conversion rounds, are in each module's docstring and in docs/interop.md.
 
-Two modules run a framework itself, imported when a model is built (the ``interop`` extra), and are not imported
-here: :mod:`~lstm_replica.interop.keras_module` (Keras 3's ``LSTM`` with ``nn.LSTM``'s interface) and
-:mod:`~lstm_replica.interop.flax_module` (Flax's cells with ``nn.LSTMCell``'s), which ``lstm-replica check keras:LSTM``
-and ``flax:LSTMCell`` certify (:mod:`lstm_replica.parity.frameworks`).
+The modules that run a framework's own LSTM behind ``nn.LSTM``'s interface, the targets of ``lstm-replica check
+keras:LSTM`` and ``flax:LSTMCell``, are not converters: they are in :mod:`lstm_replica.targets`
+(``interop.keras_module`` and ``interop.flax_module`` remain, deprecated, for one release).
 """
 
 from lstm_replica.interop.flax import from_flax, to_flax

@@ -32,10 +32,9 @@ from torch import Tensor, nn
 
 from lstm_replica.cell import CellWeights
 from lstm_replica.lstm import LSTM
-from lstm_replica.names import ParameterName, parse_parameter_name
+from lstm_replica.names import GATES, KINDS, ParameterName, direction_names, parse_parameter_name
 
-TORCH_ORDER = "ifgo"
-KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+TORCH_ORDER = GATES
 
 
 @dataclass(frozen=True)
@@ -143,13 +142,7 @@ def _module_tensors(module: nn.Module) -> dict[ParameterName, Tensor]:
     if not isinstance(module, nn.LSTM | LSTM):
         msg = f"Expected an nn.LSTM or lstm_replica.LSTM, got {type(module).__qualname__}"
         raise TypeError(msg)
-    kinds = KINDS[: 4 if module.bias else 2] + (("weight_hr",) if module.proj_size else ())
-    return {
-        name: getattr(module, str(name))
-        for layer in range(module.num_layers)
-        for reverse in (False, True)[: 2 if module.bidirectional else 1]
-        for name in (ParameterName(kind, layer, reverse) for kind in kinds)
-    }
+    return {name: getattr(module, str(name)) for names in direction_names(module) for name in names.values()}
 
 
 def cells_from(cells: Sequence[CellWeights], bidirectional: bool, source: str) -> LSTMWeights:

@@ -15,17 +15,38 @@ debugger), see :mod:`.isolation`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from lstm_replica.parity.configs import Config, default_matrix, quick_matrix
-from lstm_replica.parity.isolation import check
-from lstm_replica.parity.report import ConfigResult, Report
-from lstm_replica.parity.runner import configurations
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from lstm_replica.parity.runner import CheckArguments
+    from lstm_replica.parity.configs import Config
+    from lstm_replica.parity.isolation import check
+    from lstm_replica.parity.matrix import default_matrix, quick_matrix
+    from lstm_replica.parity.orchestrate import configurations
+    from lstm_replica.parity.report import Report
+    from lstm_replica.parity.results import ConfigResult
+    from lstm_replica.parity.selection import CheckArguments
+
+# the public names, loaded from their modules on first use: importing the package (or a light module of it, such
+# as .report to read a saved report) does not load the machinery that runs candidates
+_PUBLIC = {
+    "Config": "configs",
+    "check": "isolation",
+    "default_matrix": "matrix",
+    "quick_matrix": "matrix",
+    "configurations": "orchestrate",
+    "Report": "report",
+    "ConfigResult": "results",
+}
+
+
+def __getattr__(name: str) -> Any:  # Any: whichever public object is asked for
+    if name not in _PUBLIC:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    return getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
 
 
 def assert_lstm_parity(candidate: object, *, isolate: bool = True, **options: Unpack[CheckArguments]) -> Report:
@@ -33,6 +54,8 @@ def assert_lstm_parity(candidate: object, *, isolate: bool = True, **options: Un
 
     ``isolate``: as :func:`check`'s (the candidate runs in a child process unless it is False).
     """
+    from lstm_replica.parity.isolation import check
+
     report = check(candidate, isolate=isolate, **options)
     if report.exit_status != 0:
         raise AssertionError(report.text())

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from torch import nn
 
+from lstm_replica.parity.results import Kind
+
 WeightAdapter = Callable[[nn.Module, nn.Module], None]
 Factory = Callable[..., object]  # a class or function that builds a candidate (checked to be an nn.Module when built)
 FILE_MODULE_PREFIX = "_lstm_parity_candidate_"  # a file target's private module name starts so
@@ -103,7 +105,7 @@ def as_factory(obj: object) -> Factory:
     return obj
 
 
-def kind_of(factory: Factory) -> str:
+def kind_of(factory: Factory) -> Kind:
     """``"module"`` or ``"cell"``, from the names of the factory's parameters."""
     if isinstance(factory, type) and issubclass(factory, nn.LSTM):
         return "module"  # nn.LSTM's own signature is (*args, **kwargs)

@@ -114,6 +114,17 @@ class Difference:
     worst_index: list[int] = field(default_factory=list)  # where the greatest absolute difference is
     allowed: float = 0.0  # the tolerance there: atol (scaled where stated) + rtol * |reference|
 
+    @classmethod
+    def apart(cls, tensor: str, note: str, probe: str = "") -> Difference:
+        """Not comparable (missing, another shape or dtype, a raise): as far apart as can be, ``note`` saying why."""
+        inf = float("inf")
+        return cls(tensor, False, False, inf, inf, inf, note, probe)
+
+    @classmethod
+    def equal(cls, tensor: str, probe: str = "") -> Difference:
+        """Bitwise equal (both absent, or ``torch.equal``)."""
+        return cls(tensor, True, True, 0.0, 0.0, 0.0, probe=probe)
+
 
 def _unravel(flat: int, shape: torch.Size) -> tuple[int, ...]:
     index = []
@@ -172,26 +183,25 @@ def compare(
     tensor: str, candidate: Tensor | None, reference: Tensor | None, tolerance: Tolerance, probe: str = ""
 ) -> Difference:
     """Compare one candidate tensor with the reference's (None: no gradient reached it, the same as zeros)."""
-    inf = float("inf")
     if candidate is None and reference is None:
-        return Difference(tensor, True, True, 0.0, 0.0, 0.0, probe=probe)
+        return Difference.equal(tensor, probe)
     if candidate is None and reference is not None and not reference.any():
         candidate = torch.zeros_like(reference)
     if reference is None and candidate is not None and not candidate.any():
         reference = torch.zeros_like(candidate)
     if reference is None:
-        return Difference(tensor, False, False, inf, inf, inf, f"Expected no {tensor}, got one", probe)
+        return Difference.apart(tensor, f"Expected no {tensor}, got one", probe)
     if candidate is None:
-        return Difference(tensor, False, False, inf, inf, inf, f"Expected {tensor}, got none", probe)
+        return Difference.apart(tensor, f"Expected {tensor}, got none", probe)
     if candidate.shape != reference.shape:
         note = f"Expected {tensor} of shape {tuple(reference.shape)}, got {tuple(candidate.shape)}"
-        return Difference(tensor, False, False, inf, inf, inf, note, probe)
+        return Difference.apart(tensor, note, probe)
     if candidate.dtype != reference.dtype:
         note = f"Expected {tensor} of dtype {reference.dtype}, got {candidate.dtype}"
-        return Difference(tensor, False, False, inf, inf, inf, note, probe)
+        return Difference.apart(tensor, note, probe)
     a, b = candidate.detach().cpu(), reference.detach().cpu()
     if a.numel() == 0:
-        return Difference(tensor, True, True, 0.0, 0.0, 0.0, probe=probe)
+        return Difference.equal(tensor, probe)
     if torch.equal(a, b):  # bitwise equal, the common case: what the measurement below would find, at a fraction
         allowed = (_atol(tolerance, b) + tolerance.rtol * b.flatten()[:1].to(torch.float64).abs()).nan_to_num(0.0)
         worst_index = list(_unravel(0, a.shape))

@@ -19,9 +19,11 @@ from itertools import accumulate
 
 import torch
 
+from lstm_replica.parity.build import Candidate, build_pair
+from lstm_replica.parity.calls import run
 from lstm_replica.parity.compare import Tolerance, compare
 from lstm_replica.parity.configs import Config
-from lstm_replica.parity.execution import Candidate, build_pair, make_inputs, run
+from lstm_replica.parity.inputs import make_inputs
 from lstm_replica.parity.parammap import ParamMap
 
 SHRINK_ROUNDING = 1e-5  # float64 relative error / float32's below this: rounding (the epsilons' ratio is ~2e-9)
@@ -100,7 +102,7 @@ def diagnose(spec: Candidate, config: Config, device: str, seed: int, first_prob
     if high <= SHRINK_ROUNDING * low:
         return (
             f"Diagnosis: ROUNDING ({evidence}, shrinking as the precision grows): the same function, summed in "
-            "another order. Likely causes: " + "; ".join(HINTS) + '. See README.md, "Making your cell bitwise".'
+            "another order. Likely causes: " + "; ".join(HINTS) + '. See docs/checking.md, "Making your cell bitwise".'
         )
     return (
         f"Diagnosis: DEFECT ({evidence}, not shrinking with precision): a different function, not rounding. "

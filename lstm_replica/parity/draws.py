@@ -38,12 +38,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from lstm_replica.names import GATES
+
 CERTIFICATE_ALPHA = 1e-6  # the probability that a correct candidate fails any draw test in one certificate
 MAX_CONFIGURATIONS = 128  # no matrix holds more (--thorough: about 100, plus your own)
 JUDGED_PROBES = 2  # the constructor's draws and reset_parameters()' draws
 TESTS = 2  # statistical tests per block: range and Kolmogorov-Smirnov
 DRAWS = 8  # independent constructions pooled per test under --tolerance
-GATES = "ifgo"
 DISTRIBUTION = "U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))"
 
 

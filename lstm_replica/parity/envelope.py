@@ -22,20 +22,9 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 
-from lstm_replica.parity.configs import (
-    STRUCTURE,
-    TOP_BATCH,
-    TOP_LAYERS,
-    TOP_STEPS,
-    TOP_STEPS_F64,
-    TOP_WIDTH,
-    Config,
-    Tuple,
-    assignment_of,
-    covered_tuples,
-    real_size_configs,
-    required_tuples,
-)
+from lstm_replica.parity.configs import STRUCTURE, Config, Tuple, assignment_of
+from lstm_replica.parity.matrix import covered_tuples, required_tuples
+from lstm_replica.parity.sizes import TOP_BATCH, TOP_LAYERS, TOP_STEPS, TOP_STEPS_F64, TOP_WIDTH, real_size_configs
 
 # what a configuration's size is called in the envelope -> its Config field
 SIZES = {

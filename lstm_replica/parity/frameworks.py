@@ -1,6 +1,6 @@
 """Framework targets: ``lstm-replica check keras:LSTM`` certifies another framework's own LSTM against nn.LSTM.
 
-A framework target names a wrapper in :mod:`lstm_replica.interop` that runs the framework's LSTM with
+A framework target names a wrapper in :mod:`lstm_replica.targets` that runs the framework's LSTM with
 ``nn.LSTM``'s (or ``nn.LSTMCell``'s) constructor and call, its weights registered as torch parameters in one of
 the ``--weights`` layouts. The harness checks it as any candidate: forward, every gradient, training, the probes.
 What the framework lacks is either refused by the wrapper when built (the harness finds it, as for any
@@ -39,7 +39,7 @@ class Framework:
 
 FRAMEWORKS: dict[str, Framework] = {
     "keras:LSTM": Framework(
-        "lstm_replica.interop.keras_module:KerasLSTM",
+        "lstm_replica.targets.keras:KerasLSTM",
         "keras",
         "keras",
         {
@@ -51,7 +51,7 @@ FRAMEWORKS: dict[str, Framework] = {
     ),
     **{
         f"flax:{name}": Framework(
-            f"lstm_replica.interop.flax_module:Flax{name}",
+            f"lstm_replica.targets.flax:Flax{name}",
             "per-gate-t",
             "flax",
             {

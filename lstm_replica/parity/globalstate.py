@@ -107,3 +107,14 @@ def global_state() -> Iterator[list[str]]:
                 changed.append(f"{name} was {before[name]}, now {now}")
                 write(before[name])
         changed += replaced()
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op thread count at ``count``, the caller's put back after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

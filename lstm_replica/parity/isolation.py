@@ -2,7 +2,7 @@
 
 A candidate can end the process that runs it: a segfault in an extension, ``os._exit`` or ``sys.exit`` from
 a thread, the kernel's out-of-memory kill, a hang no alarm reaches. :func:`check` (the package's ``check``, the
-CLI's and the pytest fixture's) therefore runs the in-process :func:`lstm_replica.parity.runner.check` in a
+CLI's and the pytest fixture's) therefore runs the in-process :func:`lstm_replica.parity.orchestrate.check` in a
 spawned child that sends each configuration's result back as soon as it has it. When the child dies, the
 configuration it was in is recorded as a difference ("the candidate's process died in this configuration
 (killed by SIGSEGV)": a crash on valid input), and a fresh child carries on with the configurations left.
@@ -38,22 +38,24 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
-from lstm_replica.parity import runner
+from lstm_replica.parity import orchestrate
 from lstm_replica.parity.candidates import describe
+from lstm_replica.parity.orchestrate import DEFAULT_TIMEOUT_S
 from lstm_replica.parity.report import ConfigResult, Report
-from lstm_replica.parity.runner import DEFAULT_TIMEOUT_S, CheckOptions
+from lstm_replica.parity.results import FAILED_FAST, TIMED_OUT, Message, Stop
+from lstm_replica.parity.selection import CheckOptions
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from lstm_replica.parity.runner import CheckArguments
+    from lstm_replica.parity.selection import CheckArguments
 
 STUCK_EXIT = 3  # the child's exit status after its watchdog gave up on the candidate
 GRACE_S = 30.0  # beyond a configuration's wall-clock backstop, how long the parent waits for a silent child
 BACKSTOP_FACTOR = 10.0  # the runner's wall-clock backstop, times ``timeout`` (its CPU seconds; see .deadline)
 START_S = 300.0  # how long a new child may take to start (importing torch) and take its first check
 NOT_ISOLATED = "none: asked for (isolate=False / --no-isolate)"
-Listener = Callable[[str, object], None]  # on_result(kind, payload)
+Listener = Callable[[Message, object], None]  # on_result(kind, payload)
 
 
 class NotSent(Exception):
@@ -63,7 +65,7 @@ class NotSent(Exception):
 def check(
     candidate: object = "lstm_replica:LSTM", *, isolate: bool = True, **arguments: Unpack[CheckArguments]
 ) -> Report:
-    """:func:`lstm_replica.parity.runner.check` of ``candidate``, run in a child process unless ``isolate`` is False.
+    """:func:`lstm_replica.parity.orchestrate.check` of ``candidate``, run in a child process unless ``isolate`` is False.
 
     Takes the runner's keyword arguments. Isolated, a candidate that ends its process costs the configuration it
     died in (see the module docstring), and ``on_stuck`` is not called: a stuck child is ended instead.
@@ -77,7 +79,7 @@ def check(
             why = f"none: {exc}; a crash in the candidate ends this process"
     else:
         why = NOT_ISOLATED
-    report = runner.check(candidate, **arguments)
+    report = orchestrate.check(candidate, **arguments)
     report.provenance["isolation"] = why
     return report
 
@@ -90,7 +92,7 @@ def check_isolated(
     on_stuck: Callable[[str], None] | None = None,
     **options: Unpack[CheckOptions],
 ) -> Report:
-    """:func:`runner.check` of ``candidate`` in a child process; :class:`NotSent` where it cannot run in one.
+    """:func:`orchestrate.check` of ``candidate`` in a child process; :class:`NotSent` where it cannot run in one.
 
     ``on_result`` hears the child's messages (``"started"``, ``"result"``, ...) as they arrive. ``on_stuck`` is
     taken for the runner's signature and not called: a child stuck in the candidate is ended instead, and the
@@ -122,7 +124,7 @@ class _Run:
     results: list[ConfigResult] = field(default_factory=list)
     replaced: int = 0  # fresh children started to carry on after a death
     not_run: list[str] = field(default_factory=list)  # the configurations left where a child's end stopped the run
-    stopped: str = ""  # why: "after the time-out" or "after the first difference (--fail-fast)"
+    stopped: Stop = ""  # why the child's end stopped the run ("": it did not)
 
     def go(self, configs: list[str] | None) -> Report:
         final: Report | None = None
@@ -161,10 +163,10 @@ class _Run:
             self.results.append(_cost(left[0], kind, payload))
             rest = [str(c["name"]) for c in left[1:]]
             if kind != "died":  # a hang ends the run, as in the caller's process: the next would wait as long
-                self.not_run, self.stopped = rest, "after the time-out"
+                self.not_run, self.stopped = rest, TIMED_OUT
                 break
             if self.fail_fast:
-                self.not_run, self.stopped = rest, "after the first difference (--fail-fast)"
+                self.not_run, self.stopped = rest, FAILED_FAST
                 break
             if not rest:
                 break
@@ -172,7 +174,7 @@ class _Run:
             self.replaced += 1
         return self.assemble(final, note)
 
-    def hear(self, kind: str, payload: object) -> None:
+    def hear(self, kind: Message, payload: object) -> None:
         """A message of the child's runner: the chosen configurations, a result, or one this version does not know."""
         if kind == "started":
             if self.header is not None:  # a fresh child's, after a death: the caller heard the first
@@ -228,14 +230,14 @@ def _reraised(payload: object) -> tuple[Exception, ChildTraceback]:
     return raised, ChildTraceback(text)
 
 
-def _cost(config: dict[str, object], kind: str, payload: object) -> ConfigResult:
+def _cost(config: dict[str, object], kind: Message, payload: object) -> ConfigResult:
     """The result of the configuration a child ended in: a death is a difference, a hang could not be checked."""
     if kind == "died":
         return ConfigResult(config, "different", f"the candidate's process died in this configuration ({payload})")
     return ConfigResult(config, "error", _ended(kind, payload))
 
 
-def _ended(kind: str, payload: object) -> str:
+def _ended(kind: Message, payload: object) -> str:
     """How a child ended: ``died`` (payload: the exit reason), ``stuck`` (the watchdog's word), ``silent`` (s)."""
     if kind == "died":
         return f"the candidate's process died ({payload})"
@@ -277,7 +279,7 @@ class _Worker:
         finally:
             child_end.close()
 
-    def run(self, request: bytes, timeout: float | None, hear: Listener) -> tuple[str, object]:
+    def run(self, request: bytes, timeout: float | None, hear: Listener) -> tuple[Message, object]:
         """Send one check and hear its messages until it ends; return how it ended and with what.
 
         ``("report", Report)``, ``("unsendable", why)``, ``("raised", (pickled exception, traceback))``,
@@ -377,7 +379,7 @@ def _serve(connection: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's: it ends this child
     connection.send(("ready", None))
 
-    def notify(kind: str, payload: object) -> None:
+    def notify(kind: Message, payload: object) -> None:
         connection.send((kind, payload))
 
     def give_up(message: str) -> None:
@@ -401,7 +403,7 @@ def _serve(connection: Connection) -> None:
             continue
         connection.send(("accepted", None))
         try:
-            report = runner.check(
+            report = orchestrate.check(
                 candidate, timeout=timeout, on_result=notify, on_stuck=give_up, configs=configs, **options
             )
         except Exception as exc:  # noqa: BLE001 - the harness's own exception: the caller raises it

@@ -58,6 +58,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Literal
 from weakref import WeakKeyDictionary
 
 import torch
@@ -66,9 +67,9 @@ from torch import Tensor, nn
 from lstm_replica.interop.gates import TORCH_ORDER, reorder_gates
 from lstm_replica.interop.onnx import ONNX_ORDER
 from lstm_replica.interop.tensorflow import FORGET_BIAS, TF_ORDER
+from lstm_replica.names import GATES, direction_names
 from lstm_replica.parity.candidates import CheckError
 
-GATES = "ifgo"
 GATE_ALIASES = {"i": "i", "f": "f", "g": "g", "c": "g", "z": "g", "j": "g", "o": "o"}
 LAYOUTS = ("per-gate", "per-gate-t", "concat", "concat-t", "x2h-h2h", "keras", "onnx", "tensorflow")
 UNSUPPORTED = frozenset({"proj_size"})  # no layout has a projection
@@ -78,6 +79,18 @@ _HIDDEN_SIDE = re.compile(r"^(w_?h|weight_?hh|w_hh|wh|u|r|recurrent_?kernel)_?([
 _ONE_BIAS = re.compile(r"^(b|bias)_?([a-z])$")
 _INPUT_BIAS = re.compile(r"^(b_?x|b_?i|bias_?ih|b_ih)_?([a-z])$")
 _HIDDEN_BIAS = re.compile(r"^(b_?h|bias_?hh|b_hh)_?([a-z])$")
+
+
+# the role of a per-gate tensor: input or recurrent matrix, input or recurrent bias, or the one bias
+Role = Literal["ih", "hh", "b_ih", "b_hh", "b"]
+Found = dict[tuple[Role, str], tuple[nn.Parameter, str]]  # (role, gate or "all") -> the parameter and its name
+_ROLES: tuple[tuple[Role, re.Pattern[str]], ...] = (
+    ("ih", _INPUT_SIDE),
+    ("hh", _HIDDEN_SIDE),
+    ("b_ih", _INPUT_BIAS),
+    ("b_hh", _HIDDEN_BIAS),
+    ("b", _ONE_BIAS),
+)
 
 
 class CandidateDiffers(CheckError):
@@ -181,11 +194,9 @@ def _reference_cells(reference: nn.Module) -> list[Cell]:
         msg = f"Expected nn.LSTM or nn.LSTMCell as the reference, got {type(reference).__name__}"
         raise CheckError(msg)
     cells = []
-    for layer in range(reference.num_layers):
-        for suffix in ("", "_reverse")[: 2 if reference.bidirectional else 1]:
-            weights = [getattr(reference, f"{kind}_l{layer}{suffix}") for kind in ("weight_ih", "weight_hh")]
-            biases = [getattr(reference, f"{kind}_l{layer}{suffix}", None) for kind in ("bias_ih", "bias_hh")]
-            cells.append(Cell(weights[0], weights[1], biases[0], biases[1]))
+    for names in direction_names(reference):
+        tensors = {kind: getattr(reference, str(name)) for kind, name in names.items()}
+        cells.append(Cell(tensors["weight_ih"], tensors["weight_hh"], tensors.get("bias_ih"), tensors.get("bias_hh")))
     return cells
 
 
@@ -216,16 +227,10 @@ def _put(target: nn.Parameter, value: Tensor, leaf: str) -> None:
 
 
 def _per_gate(params: dict[str, nn.Parameter], cell: Cell, transposed: bool) -> None:
-    found: dict[tuple[str, str], tuple[nn.Parameter, str]] = {}
+    found: Found = {}
     for leaf, p in params.items():
         key = leaf.lower()
-        for role, pattern in (
-            ("ih", _INPUT_SIDE),
-            ("hh", _HIDDEN_SIDE),
-            ("b_ih", _INPUT_BIAS),
-            ("b_hh", _HIDDEN_BIAS),
-            ("b", _ONE_BIAS),
-        ):
+        for role, pattern in _ROLES:
             match = pattern.match(key)
             if match and match.group(2) in GATE_ALIASES and (role.startswith("b") == (p.dim() == 1)):
                 found[role, GATE_ALIASES[match.group(2)]] = (p, leaf)
@@ -247,7 +252,7 @@ def _per_gate(params: dict[str, nn.Parameter], cell: Cell, transposed: bool) -> 
     _fill_biases(found, cell, per_gate=True)
 
 
-def _fill_biases(found: dict[tuple[str, str], tuple[nn.Parameter, str]], cell: Cell, per_gate: bool) -> None:
+def _fill_biases(found: Found, cell: Cell, per_gate: bool) -> None:
     keys = list(GATES) if per_gate else ["all"]
     roles = {role for role, _ in found if role.startswith("b")}
     if cell.bias_ih is None or cell.bias_hh is None:
@@ -266,7 +271,8 @@ def _fill_biases(found: dict[tuple[str, str], tuple[nn.Parameter, str]], cell: C
             p, leaf = found["b", key]
             _put(p, ih + hh, leaf)  # one bias holds the sum: it rounds
         elif ("b_ih", key) in found and ("b_hh", key) in found:
-            for role, value in (("b_ih", ih), ("b_hh", hh)):
+            biases: tuple[tuple[Role, Tensor], ...] = (("b_ih", ih), ("b_hh", hh))
+            for role, value in biases:
                 p, leaf = found[role, key]
                 _put(p, value, leaf)
         else:
@@ -286,15 +292,15 @@ def _concat(params: dict[str, nn.Parameter], cell: Cell, transposed: bool) -> No
     _fill_biases(_bias_roles(vectors), cell, per_gate=False)
 
 
-def _bias_roles(vectors: dict[str, nn.Parameter]) -> dict[tuple[str, str], tuple[nn.Parameter, str]]:
+def _bias_roles(vectors: dict[str, nn.Parameter]) -> Found:
     """Whole-4H biases: one (any name) or two told apart by ih / x versus hh / h in the name."""
     if len(vectors) == 1:
         ((leaf, p),) = vectors.items()
         return {("b", "all"): (p, leaf)}
-    found = {}
+    found: Found = {}
     for leaf, p in vectors.items():
         key = leaf.lower()
-        role = "b_hh" if re.search(r"hh|h2h|_h$|^bh|recurrent", key) else "b_ih"
+        role: Role = "b_hh" if re.search(r"hh|h2h|_h$|^bh|recurrent", key) else "b_ih"
         found[role, "all"] = (p, leaf)
     if len(found) != len(vectors) or len(vectors) > 2:
         msg = f"Expected one bias or an input and a recurrent bias (ih / hh in the names), got {', '.join(vectors)}"
@@ -307,15 +313,18 @@ _H2H = re.compile(r"^(h2h|hh|hidden|h)\.(weight|bias)$")
 
 
 def _x2h_h2h(params: dict[str, nn.Parameter], cell: Cell) -> None:
-    found: dict[tuple[str, str], tuple[nn.Parameter, str]] = {}
+    found: Found = {}
     for leaf, p in params.items():
         x, h = _X2H.match(leaf.lower()), _H2H.match(leaf.lower())
-        match, side = (x, "ih") if x else (h, "hh")
+        match = x or h
+        weight: Role = "ih" if x else "hh"
+        bias: Role = "b_ih" if x else "b_hh"
         if match is None:
             msg = f"Expected the parameters of two nn.Linear named x2h (or i2h) and h2h, got {leaf}"
             raise CheckError(msg)
-        found[(side if match.group(2) == "weight" else f"b_{side}"), "all"] = (p, leaf)
-    for side, full in (("ih", cell.weight_ih), ("hh", cell.weight_hh)):
+        found[weight if match.group(2) == "weight" else bias, "all"] = (p, leaf)
+    matrices: tuple[tuple[Role, Tensor], ...] = (("ih", cell.weight_ih), ("hh", cell.weight_hh))
+    for side, full in matrices:
         if (side, "all") not in found:
             msg = f"Expected an nn.Linear {'x2h' if side == 'ih' else 'h2h'}, got {', '.join(params) or 'none'}"
             raise CheckError(msg)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
 from itertools import permutations
 
@@ -25,43 +24,15 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from lstm_replica.names import parse_parameter_name
+from lstm_replica.names import GATES, parse_parameter_name
+from lstm_replica.parity.build import Forward, Pair
+from lstm_replica.parity.calls import Outcome
 from lstm_replica.parity.candidates import CheckError
 from lstm_replica.parity.compare import compare, differing, tolerance_for
 from lstm_replica.parity.configs import Config
-from lstm_replica.parity.execution import Forward, Outcome, Pair
+from lstm_replica.parity.results import Location, gradient_of
 
-GATES = "ifgo"
 SATURATING = 40.0  # sigmoid(40) and tanh(40) round to exactly 1.0 in float32 and float64
-
-
-@dataclass(frozen=True)
-class Location:
-    tensor: str
-    time_step: int | str | None = None
-    layer: int | None = None
-    direction: str | None = None
-    batch_index: int | None = None
-    gate: str | None = None
-    note: str = ""
-    cause: str = ""  # the likely cause, where the evidence leaves no doubt (see probe_cause)
-
-    def describe(self) -> str:
-        parts = [self.tensor]
-        for label, value in (
-            ("time step", self.time_step),
-            ("layer", self.layer),
-            ("direction", self.direction),
-            ("batch index", self.batch_index),
-        ):
-            if value is not None:
-                parts.append(f"{label} {value}")
-        parts.append(
-            ("all gates" if self.gate == "all gates" else f"gate {self.gate}") if self.gate else "gate not isolable"
-        )
-        notes = [self.note, f"likely cause: {self.cause}" if self.cause else ""]
-        said = "; ".join(n for n in notes if n)
-        return ", ".join(parts) + (f" ({said})" if said else "")
 
 
 def time_major(t: Tensor, config: Config, packing: tuple[Tensor, Tensor | None, Tensor | None] | None) -> Tensor:
@@ -84,7 +55,7 @@ def _states(t: Tensor, config: Config) -> Tensor:
 
 def _lowest_differing_state(cand: Outcome, ref: Outcome, config: Config) -> int | None:
     """The first (layer, direction) row of h_n / c_n that differs, or None."""
-    rows = torch.zeros(config.num_layers * config.directions, dtype=torch.bool)
+    rows = torch.zeros(config.num_layers * config.num_directions, dtype=torch.bool)
     for name in ("h_n", "c_n"):
         a, b = cand.tensors.get(name), ref.tensors[name]
         if a is not None and b is not None and a.shape == b.shape:
@@ -95,7 +66,7 @@ def _lowest_differing_state(cand: Outcome, ref: Outcome, config: Config) -> int 
 def _locate_output(a: Tensor, b: Tensor, config: Config, cand: Outcome, ref: Outcome) -> Location:
     mask = differing(time_major(a, config, ref.packing), time_major(b, config, ref.packing))  # (L, N, D*H_out)
     best: tuple[int, int, str] | None = None  # (processing index, time step, direction)
-    for d, chunk in enumerate(mask.chunk(config.directions, dim=2)):  # D x (L, N, H_out)
+    for d, chunk in enumerate(mask.chunk(config.num_directions, dim=2)):  # D x (L, N, H_out)
         steps = chunk.flatten(1).any(1)  # (L,)
         if steps.any():
             t = int(steps.nonzero().max()) if d else _first_index(steps)
@@ -107,11 +78,11 @@ def _locate_output(a: Tensor, b: Tensor, config: Config, cand: Outcome, ref: Out
     _, t, direction = best
     batch = _first_index(mask[t].any(1))
     row = _lowest_differing_state(cand, ref, config)
-    layer = config.num_layers - 1 if row is None else row // config.directions
+    layer = config.num_layers - 1 if row is None else row // config.num_directions
     note = ""
     # the defect starts below the top layer: its final state says which direction
     if row is not None and layer < config.num_layers - 1:
-        direction = "reverse" if row % config.directions else "forward"
+        direction = "reverse" if row % config.num_directions else "forward"
         note = "time step and batch index as first seen in the top layer's output"
     return Location("output", t, layer, direction if config.bidirectional else None, batch, note=note)
 
@@ -120,14 +91,14 @@ def _locate_state(name: str, a: Tensor, b: Tensor, config: Config) -> Location:
     mask = differing(_states(a, config), _states(b, config))  # (D*layers, N, H)
     row = _first_index(mask.flatten(1).any(1))
     direction = ("reverse" if row % 2 else "forward") if config.bidirectional else None
-    time = "first" if name.startswith("grad") else "last"
-    return Location(name, time, row // config.directions, direction, _first_index(mask[row].any(1)))
+    time = "first" if gradient_of(name) is not None else "last"
+    return Location(name, time, row // config.num_directions, direction, _first_index(mask[row].any(1)))
 
 
 def _locate_parameter(name: str, a: Tensor, b: Tensor) -> Location:
     mask = differing(a, b)
     try:
-        parsed = parse_parameter_name(name.rsplit(" ", 1)[-1])  # "grad weight_hh_l1" -> weight_hh, layer 1
+        parsed = parse_parameter_name(gradient_of(name) or name)  # "grad weight_hh_l1" -> weight_hh, layer 1
     except ValueError:  # a parameter nn.LSTM has not: no layer, direction or gate to name
         return Location(name, None, None, None, None, None)
     layer = parsed.layer
@@ -163,7 +134,7 @@ def locate(
         mask = differing(time_major(a, config, None), time_major(b, config, None))  # (L, N, H_in)
         t = int(mask.flatten(1).any(1).nonzero().max())
         loc = Location(name, t, 0, None, _first_index(mask[t].any(1)), note="backpropagation meets it here first")
-    elif name.startswith("grad"):
+    elif gradient_of(name) is not None:
         return _locate_parameter(name, a, b)
     else:
         mask = differing(a, b)  # teacher-forced steps (L, N, H) of layer 0, forward

@@ -22,9 +22,11 @@ from dataclasses import replace
 import torch
 from torch import Tensor, nn
 
+from lstm_replica.parity.build import Pair, Side
+from lstm_replica.parity.calls import Outcome
 from lstm_replica.parity.compare import Tolerance
 from lstm_replica.parity.configs import Config
-from lstm_replica.parity.execution import Inputs, Outcome, Pair, Side
+from lstm_replica.parity.inputs import Inputs
 
 NOISE_FACTOR = 10.0  # two correct computations each err about as much as nn.LSTM: room for the sum and chance
 

@@ -10,57 +10,37 @@ proven different, and the candidate failed to load, to run, or to finish in time
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 from lstm_replica.parity.compare import MEANINGFUL_ULPS, Difference, meaningful_ulps
 from lstm_replica.parity.envelope import Envelope, envelope
-from lstm_replica.parity.locate import Location
-
-
-@dataclass
-class ConfigResult:
-    config: dict[str, object]
-    status: str  # "bitwise" | "within tolerance" | "different" | "not applicable" | "error"
-    reason: str = ""
-    differences: list[Difference] = field(default_factory=list)
-    checks: dict[str, bool] = field(default_factory=dict)
-    location: Location | None = None
-    steps: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # series -> max_abs / max_ulps per step
-    cell_errors: dict[str, float] = field(default_factory=dict)  # teacher-forced vs accumulated, cells only
-    uncompared: list[str] = field(default_factory=list)  # kept in the JSON schema; the parameter map leaves none
-    audit: list[str] = field(default_factory=list)  # parameters that are not what they seem, named
-    skipped: dict[str, str] = field(default_factory=dict)  # probe -> why it did not run
-    repeatability: float = 0.0  # max abs difference between two identical calls of the candidate
-
-    @property
-    def name(self) -> str:
-        return str(self.config["name"])
+from lstm_replica.parity.results import COMPARED, FOLDED_PROBE, LEAF_GRADS, ConfigResult, Kind, Stop, gradient_of
 
 
 @dataclass
 class Report:
     candidate: str
-    kind: str
+    kind: Kind | Literal["?"]  # "?": not known yet (the candidate did not load)
     reference: str
-    standard: str  # "bitwise" | "tolerance"
+    standard: Literal["bitwise", "tolerance"]
     provenance: dict[str, str]
     tolerances: dict[str, dict[str, object]] = field(default_factory=dict)
     results: list[ConfigResult] = field(default_factory=list)
     error: str | None = None  # why the candidate could not be checked at all
     traceback: str | None = None
     not_run: list[str] = field(default_factory=list)  # configurations left when the run stopped early
-    stopped: str = ""  # why the run stopped early: "after the time-out" or "after the first difference (--fail-fast)"
+    stopped: Stop = ""  # why the run stopped early ("": it did not)
     unsupported: list[str] = field(default_factory=list)  # features the candidate declared it lacks
     not_compared: dict[str, str] = field(default_factory=dict)  # feature -> why this backend cannot compare it
     why_unsupported: dict[str, str] = field(default_factory=dict)  # feature -> why, where the harness found out
     diagnosis: str = ""  # rounding or defect, from a float64 rerun (see diagnose.py); "" when bitwise
-    quick: bool = False  # a quick screen, not a certificate
-    matrix: str = "default"  # "default" | "thorough" | "quick"
+    matrix: Literal["default", "thorough", "quick"] = "default"  # "quick": a screen, not a certificate
     envelope: Envelope = field(default_factory=Envelope)  # what the verdict covers (see envelope.py)
     ruled_out: list[str] = field(default_factory=list)  # every feature the configurations were chosen without
 
     def close_envelope(self) -> None:
         """The envelope of the configurations compared (results that are not errors or not applicable)."""
-        compared = [r.config for r in self.results if r.status in ("bitwise", "within tolerance", "different")]
+        compared = [r.config for r in self.results if r.status in COMPARED]
         self.envelope = envelope(compared, frozenset(self.ruled_out))
 
     @property
@@ -101,7 +81,7 @@ class Report:
             scope += f"; not compared on this backend: {', '.join(self.not_compared)} (see the notes)"
         if any(key.startswith(FOLDED_PROBE) for r in self.checked for key in r.skipped):
             scope += "; not compared: initial and trained bias values (one bias per gate, b_ih + b_hh folded)"
-        if self.quick:
+        if self.matrix == "quick":
             found = "bitwise identical" if self.bitwise else "within the stated tolerances (not bitwise)"
             return (
                 f"QUICK SCREEN: {found} to {self.reference} in {n} configurations{scope} "
@@ -132,6 +112,9 @@ class Report:
 
     def to_json(self) -> dict[str, object]:
         data = {"schema_version": SCHEMA_VERSION, **asdict(self)}
+        # schema 3's fields that are now derived: a quick screen, and a per-result list the parameter map leaves empty
+        data["quick"] = self.matrix == "quick"
+        data["results"] = [{**result, "uncompared": []} for result in data["results"]]
         data["verdict"] = self.verdict
         data["exit_status"] = self.exit_status
         return data
@@ -163,7 +146,7 @@ class Report:
             lines += _config_lines(result, verbose)
         if self.not_run:
             lines.append(f"not run {self.stopped} ({len(self.not_run)}): {', '.join(self.not_run)}")
-        lines += ["", LEGEND]
+        lines += ["", legend()]
         if self.diagnosis:
             lines += ["", self.diagnosis]
         if self.envelope.lines():
@@ -172,8 +155,7 @@ class Report:
         return "\n".join(lines)
 
 
-SCHEMA_VERSION = 3  # of --json: fields are only ever added; README.md, "The JSON report", lists them
-FOLDED_PROBE = "initial and trained bias values"  # skipped where the candidate folds b_ih + b_hh into one bias
+SCHEMA_VERSION = 3  # of --json: fields are only ever added; docs/checking.md, "The JSON report", lists them
 
 
 def _ulps(value: float, spec: str) -> str:
@@ -192,23 +174,22 @@ def _row(config: str, tensor: str, bitwise: str, d: Difference | None) -> str:
     return f"{config:<60} {tensor:<24} {bitwise:<8} {numbers}".rstrip()
 
 
-LEGEND = (
-    "bitwise: yes = torch.equal; no, tol = not bitwise, within the stated tolerance; NO = beyond it or not "
-    "comparable. Rows without a probe are call 1 (default weights); the other probes: initial weights, calls 2-5 "
-    "(state carried as a computed tensor, input without grad, non-contiguous input, enforce_sorted packing, loss "
-    "h_n / output / c_n, hx by keyword as a list), no_grad, inference_mode, reset_parameters(), frozen weights, "
-    "functional_call, global modes (deterministic algorithms, built under the default dtype), bad input, "
-    "non-finite input, double backward, stressed (saturating weights and inputs), extreme values, training steps "
-    "(SGD with momentum, then Adam, two accumulating micro-batches; outputs, gradients, parameters, optimiser "
-    "state), trained, then the training protocol (train mode under no_grad / inference_mode, eval-mode caches, "
-    "inputs as an embedding look-up and computed, states as views, autocast, partly frozen parameters, "
-    "torch.func, dtype moves, loading and parametrizations). Real-size configurations: call 1 only (see the "
-    "envelope). "
-    "ulps: '-' where the values are too far apart (or on both sides of zero) for ulps to mean anything. "
-    "k/n (p%): elements not bitwise equal; worst at [index], allowed: where the greatest difference is and "
-    "the tolerance there. "
-    "'!': a failed check or parameter-audit finding; '-': a probe not run, and why."
-)
+def legend() -> str:
+    """The report's legend; the probes are named in :data:`lstm_replica.parity.probes.PROBES`' words."""
+    from lstm_replica.parity.probes import PROBES  # the registry runs probes: loaded when a report is printed
+
+    probes = ", ".join(p.legend for p in PROBES if p.legend)
+    return (
+        "bitwise: yes = torch.equal; no, tol = not bitwise, within the stated tolerance; NO = beyond it or not "
+        f"comparable. Rows without a probe are call 1 (default weights); the other probes: {probes}. "
+        "Real-size configurations: call 1 only (see the envelope). "
+        "ulps: '-' where the values are too far apart (or on both sides of zero) for ulps to mean anything. "
+        "k/n (p%): elements not bitwise equal; worst at [index], allowed: where the greatest difference is and "
+        "the tolerance there. "
+        "'!': a failed check or parameter-audit finding; '-': a probe not run, and why."
+    )
+
+
 MAX_PROBE_ROWS = 12
 
 
@@ -221,7 +202,7 @@ def _config_lines(result: ConfigResult, verbose: bool) -> list[str]:
     first_call = [d for d in result.differences if not d.probe]
     probed = [d for d in result.differences if d.probe]
     for d in first_call:
-        if d.tensor.startswith("grad ") and d.tensor not in ("grad input", "grad h_0", "grad c_0") and d.bitwise:
+        if gradient_of(d.tensor) is not None and d.tensor not in LEAF_GRADS and d.bitwise:
             bitwise_params.append(d)
             continue
         lines.append(_row(label, d.tensor + (f" [{d.note}]" if d.note else ""), _mark(d), d))

@@ -18,9 +18,15 @@ import hashlib
 import inspect
 import secrets
 import sys
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import torch
+
 import lstm_replica
+from lstm_replica.parity.configs import Config
 
 RANDOM = "random"
 SEED_BITS = 31
@@ -73,3 +79,16 @@ def resolve(seed: int | str | None, candidate: object, adapter: object = None) -
         msg = f"Expected seed to be a non-negative integer, 'random' or None (derived), got {seed!r}"
         raise ValueError(msg)
     return value, "given"
+
+
+def config_seed(seed: int, config: Config) -> int:
+    """The seed of one configuration: the run's seed mixed with the configuration's name."""
+    return (seed * 1_000_003 + zlib.crc32(config.name.encode())) % 2**62
+
+
+@contextmanager
+def seeded(seed: int, device: str) -> Iterator[None]:
+    """torch's global generator forked and seeded for one configuration; the caller's state comes back after."""
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device == "cuda" else []):
+        torch.manual_seed(seed)
+        yield

@@ -87,7 +87,7 @@ ADVERSARIAL_CLASSES: dict[str, dict[str, str]] = {
         _ADV + "ForgetBiasOne": "forget-gate bias initialised to 1",
         _ADV + "BroadcastsHx": "an hx for one sequence broadcast over the batch",
     },
-    # what a training script does besides calling the module on fresh inputs (lstm_replica/parity/protocol.py)
+    # what a training script does besides calling the module on fresh inputs (lstm_replica/parity/probes/protocol.py)
     "training protocol": {
         _PRO + "AutocastHalfState": "under autocast, input and state cast to the autocast dtype: outputs in bfloat16",
         _PRO + "AutocastOffCell": "cell runs with autocast switched off: float32 products",

@@ -14,8 +14,9 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from lstm_replica import LSTM, CellWeights, input_projection, lstm_step
+from lstm_replica import LSTM
 from lstm_replica.cell import Hidden
+from lstm_replica.functional import CellWeights, input_projection, lstm_step
 
 StepFn = Callable[[Tensor, Hidden, CellWeights], Hidden]
 

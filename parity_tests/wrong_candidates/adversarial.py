@@ -19,8 +19,9 @@ from torch.autograd.function import once_differentiable
 from torch.nn.utils.rnn import PackedSequence
 
 import lstm_replica.layers
-from lstm_replica import LSTM, CellWeights, LSTMCell, input_projection, lstm_step
+from lstm_replica import LSTM, LSTMCell
 from lstm_replica.cell import Hidden
+from lstm_replica.functional import CellWeights, input_projection, lstm_step
 from lstm_replica.names import parse_parameter_name
 
 from ._base import CountingRecurrence, StepLSTM, StepRecurrence

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lstm_replica import CellWeights, input_projection, lstm_step
 from lstm_replica.cell import Hidden
+from lstm_replica.functional import CellWeights, input_projection, lstm_step
 
 from ._base import CountingRecurrence, StepLSTM, StepRecurrence
 

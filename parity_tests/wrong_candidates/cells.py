@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from lstm_replica import CellWeights, LSTMCell
+from lstm_replica import LSTMCell
 from lstm_replica.cell import Hidden
+from lstm_replica.functional import CellWeights
 
 from ._base import gates_to_state
 

@@ -15,8 +15,9 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from lstm_replica import LSTM, CellWeights, lstm_step
+from lstm_replica import LSTM
 from lstm_replica.cell import Hidden
+from lstm_replica.functional import CellWeights, lstm_step
 
 from ._base import CountingRecurrence, DtypeAtConstruction, StepLSTM
 

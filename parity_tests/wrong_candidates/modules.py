@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from lstm_replica import LSTM, CellWeights, input_projection, lstm_step
+from lstm_replica import LSTM
 from lstm_replica.cell import Hidden
+from lstm_replica.functional import CellWeights, input_projection, lstm_step
 
 from ._base import StepLSTM, StepRecurrence, gates_to_state
 

@@ -1,6 +1,6 @@
 """Wrong candidates exact on fresh inputs in eval mode, wrong for what a training script also does to a module.
 
-One per class of the protocol probes (``lstm_replica/parity/protocol.py``): autocast, partial freezing,
+One per class of the protocol probes (``lstm_replica/parity/probes/protocol.py``): autocast, partial freezing,
 construction-time capture, evaluation-mode caches, old-style autograd Functions under ``torch.func``, train mode
 without autograd, and inputs as users write them. Each is an ordinary bug; ``test_protocol_probes.py`` shows
 each defect in plain use first, then that the certificate rejects it.
@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from lstm_replica import LSTM, CellWeights, LSTMCell
+from lstm_replica import LSTM, LSTMCell
 from lstm_replica.cell import Hidden
+from lstm_replica.functional import CellWeights
 from lstm_replica.layers import NativeRecurrence, Recurrence
 
 from ._base import DtypeAtConstruction, StepLSTM

@@ -8,8 +8,9 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from lstm_replica import LSTM, CellWeights, LSTMCell
+from lstm_replica import LSTM, LSTMCell
 from lstm_replica.cell import Hidden
+from lstm_replica.functional import CellWeights
 
 from ._base import gates_to_state
 

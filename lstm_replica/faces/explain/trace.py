@@ -185,7 +185,8 @@ def trace_classifier(model: LSTMClassifier, input: Tensor, target: Tensor) -> Ex
 
     The forward pass is ``model.forward``'s own (``per_step=False``): the LSTM
     through ``forward_with`` with recording recurrences, then the head on the
-    top layer's final hidden state, then softmax and cross-entropy.
+    top layer's final hidden state, then softmax and cross-entropy. One function, in the forward's own order, so
+    that the trace reads as the forward does (hence its length).
     """
     if model.per_step:
         msg = "Expected a classifier with per_step=False (head on the final hidden state), got per_step=True"

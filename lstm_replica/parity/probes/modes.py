@@ -16,8 +16,10 @@ from contextlib import contextmanager
 
 import torch
 
-from lstm_replica.parity.execution import Call, Candidate, build_pair, make_inputs, run
-from lstm_replica.parity.session import ProbeLog, Probing, _catching, _run_reference, compare_calls
+from lstm_replica.parity.build import Candidate, build_pair
+from lstm_replica.parity.calls import Call, run
+from lstm_replica.parity.inputs import make_inputs
+from lstm_replica.parity.probes.context import ProbeLog, Probing, catching, compare_calls, run_reference
 
 DETERMINISTIC = "deterministic algorithms"
 DEFAULT_DTYPE = "built without dtype, default dtype float64"
@@ -48,18 +50,18 @@ def global_modes(ctx: Probing, log: ProbeLog, spec: Candidate, seed: int) -> Non
     """The probes of the module docstring, their differences (and skips) into ``log``."""
     pair, config, row = ctx.pair, ctx.config, ctx.row
     inputs = make_inputs(config, ctx.device, ctx.generator)
-    with _catching(log, DETERMINISTIC), _deterministic():
-        ref = _run_reference(pair.reference, config, inputs, Call())
+    with catching(log, DETERMINISTIC), _deterministic():
+        ref = run_reference(pair.reference, config, inputs, Call())
         cand = run(pair.candidate, config, inputs, Call(), pair.pmap)
         log.differences += compare_calls(cand, ref, row, DETERMINISTIC)
         log.outcomes[DETERMINISTIC] = (cand, ref, config)
     if config.dtype != "float64":
         return
-    with _catching(log, DEFAULT_DTYPE):
+    with catching(log, DEFAULT_DTYPE):
         with _default_dtype(torch.float64):
             built = build_pair(spec, config, ctx.device, seed, dtype_given=False)
             built.sync()
-            ref = _run_reference(built.reference, config, inputs, Call())
+            ref = run_reference(built.reference, config, inputs, Call())
             cand = run(built.candidate, config, inputs, Call(), built.pmap)
         log.differences += compare_calls(cand, ref, row, DEFAULT_DTYPE)
         log.outcomes[DEFAULT_DTYPE] = (cand, ref, config)
