@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TypeVar, overload
+from typing import Literal, TypeVar, overload
 
 import torch
 from torch import Tensor
@@ -36,7 +36,9 @@ class Outcome:
     aliased: list[str] = field(default_factory=list)  # returned tensors that share memory
 
 
-LOSSES = ("all", "output", "h_n", "c_n")
+Loss = Literal["all", "output", "h_n", "c_n"]  # what the backward of a call starts from
+Mode = Literal["grad", "no_grad", "inference"]
+InputForm = Literal["leaf", "computed", "lookup"]
 
 
 @dataclass(frozen=True)
@@ -49,15 +51,15 @@ class Call:
     are those of the input (``input_form``: the embedding table a looked-up input comes from).
     """
 
-    mode: str = "grad"
+    mode: Mode = "grad"
     input_grad: bool = True
-    loss: str = "all"
+    loss: Loss = "all"
     strided: bool = False
     state_grad: bool | None = None  # h_0 / c_0 require grad; None: as the input does
     computed_state: bool = False  # h_0 / c_0 handed over as the result of a computation (an encoder's state)
     sorted_packing: bool = False  # packed with lengths sorted longest first and enforce_sorted=True
     hx_keyword_list: bool = False  # forward(input, hx=[h_0, c_0]): by keyword and as a list, as users also write it
-    input_form: str = "leaf"  # "computed": x * 1.0; "lookup": an embedding look-up (grad input: the table's)
+    input_form: InputForm = "leaf"  # "computed": x * 1.0; "lookup": an embedding look-up (grad input: the table's)
     state_views: bool = False  # h_0 / c_0 as views into a wider batch-major buffer (grad h_0 / c_0: the buffer's)
 
 

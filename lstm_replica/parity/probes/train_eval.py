@@ -11,7 +11,7 @@ from functools import partial
 
 import torch
 
-from lstm_replica.parity.calls import Call
+from lstm_replica.parity.calls import Call, Mode
 from lstm_replica.parity.compare import compare
 from lstm_replica.parity.inputs import Inputs, make_inputs
 from lstm_replica.parity.probes.context import (
@@ -31,7 +31,8 @@ def train_mode_without_grad(ctx: Probing, log: ProbeLog) -> None:
     dropping = " (Monte-Carlo dropout)" if config.dropout and config.num_layers > 1 else ""
     ctx.pair.train(True)
     try:
-        for mode, what in (("no_grad", "no_grad"), ("inference", "inference_mode")):
+        modes: tuple[tuple[Mode, str], ...] = (("no_grad", "no_grad"), ("inference", "inference_mode"))
+        for mode, what in modes:
             inputs = make_inputs(config, ctx.device, ctx.generator)
             compared(ctx, log, f"train mode, {what}{dropping}", inputs, Call(mode=mode), seed=protocol_seed(ctx))
     finally:
