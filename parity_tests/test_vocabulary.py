@@ -52,7 +52,9 @@ def test_the_command_line_flags_are_the_config_fields():
     assert specs["hx_given"].metadata["flags"] == ("--hx",)
     assert specs["num_layers"].metadata["flags"] == ()
     assert specs["dtype"].metadata["default"] == "float32", "the command line's own set-up is float32 by default"
-    assert specs["input_size"].metadata["default"] == 0, "no size given: no configuration of yours"
+    assert specs["input_size"].metadata["sizes_yours"], "no size given: no configuration of yours"
+    assert specs["hidden_size"].metadata["sizes_yours"]
+    assert not specs["steps"].metadata["sizes_yours"]
     assert specs["num_layers"].metadata["default"] is None, "nn.LSTM's default"
     assert all(spec.metadata["help"] for spec in specs.values())
 
@@ -84,6 +86,10 @@ def test_the_command_lines_own_set_up_is_a_config():
     assert kinds == Config(input_size=3, hidden_size=4, input_kind="packed_equal", proj_size=2, dtype="float32")
     with pytest.raises(ValueError, match=r"^Expected both --input-size and --hidden-size"):
         _parsed("--input-size", "3")
+    with pytest.raises(ValueError, match=r"^Expected both --input-size and --hidden-size"):
+        _parsed("--hidden-size", "0")
+    zero = _parsed("--input-size", "0", "--hidden-size", "4")
+    assert zero == Config(input_size=0, hidden_size=4, dtype="float32"), "a size of 0 is given (and refused later)"
 
 
 def test_a_gradients_key_is_built_and_read_in_one_place():

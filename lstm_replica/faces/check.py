@@ -205,6 +205,7 @@ def _own_setup(group: argparse._ArgumentGroup) -> None:
     for spec in command_line_fields():
         flags = spec.metadata["flags"] or (f"--{spec.name.replace('_', '-')}",)
         default = spec.default if spec.metadata["default"] is None else spec.metadata["default"]
+        default = None if spec.metadata["sizes_yours"] else default  # not given: no configuration of yours
         if spec.type == "bool" and default:  # on unless switched off: --no-bias, --no-hx
             negated = [f"--no-{flag.removeprefix('--')}" for flag in flags]
             group.add_argument(*negated, dest=_dest(spec.name), action="store_false", help=spec.metadata["help"])
@@ -215,7 +216,13 @@ def _own_setup(group: argparse._ArgumentGroup) -> None:
             kind = {"int": int, "float": float}.get(str(spec.type), str)
             help_text = spec.metadata["help"]
             group.add_argument(
-                *flags, dest=_dest(spec.name), type=kind, default=default, choices=choices, help=help_text
+                *flags,
+                dest=_dest(spec.name),
+                type=kind,
+                default=default,
+                choices=choices,
+                help=help_text,
+                metavar=None if choices else spec.name.upper(),
             )
     group.add_argument(
         "--packed",
@@ -234,9 +241,10 @@ def _dest(name: str) -> str:
 def _yours(args: argparse.Namespace) -> Config | None:
     """The researcher's own configuration from the command line, or None when no size was given."""
     given = {spec.name: getattr(args, _dest(spec.name)) for spec in command_line_fields()}
-    if not given["input_size"] and not given["hidden_size"]:
+    sizes = [given[spec.name] for spec in command_line_fields() if spec.metadata["sizes_yours"]]
+    if all(size is None for size in sizes):
         return None
-    if not given["input_size"] or not given["hidden_size"]:
+    if any(size is None for size in sizes):
         msg = "Expected both --input-size and --hidden-size for your own configuration, got one of them"
         raise ValueError(msg)
     return Config(**given)

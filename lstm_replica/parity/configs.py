@@ -141,12 +141,17 @@ INPUT_KINDS = ("batched", "unbatched", "packed", "packed_equal")  # packed: uneq
 DTYPES = ("float64", "float32", "bfloat16", "float16")
 
 
-def _field(default: Any, help: str, flags: tuple[str, ...] = (), on_command_line: Any = None) -> Any:
+def _field(
+    default: Any, help: str, flags: tuple[str, ...] = (), on_command_line: Any = None, sizes_yours: bool = False
+) -> Any:
     """A :class:`Config` field with its words on the command line: ``help`` (empty: not a flag; for a field that
     is on by default, the help of its ``--no-`` flag), its flags
     (default ``--field-name``; the first is the flag, the rest accepted aliases) and, where it differs, the
-    command line's default (``on_command_line``). Any: whatever the field holds, and dataclasses.field's type."""
-    return field(default=default, metadata={"help": help, "flags": flags, "default": on_command_line})
+    command line's default (``on_command_line``); ``sizes_yours``: no default on the command line, and giving it
+    (with the other such field) adds your configuration. Any: whatever the field holds, and dataclasses.field's type.
+    """
+    metadata = {"help": help, "flags": flags, "default": on_command_line, "sizes_yours": sizes_yours}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -169,8 +174,8 @@ class Config:
     dtype: str = _field("float64", "the dtype it is built and fed in", ("--your-dtype",), on_command_line="float32")
     batch: int = _field(3, "the batch size", ("--batch", "--batch-size"))
     steps: int = _field(SHORT_STEPS, "the sequence length", ("--steps", "--seq-len"))
-    input_size: int = _field(4, "nn.LSTM's input_size (with --hidden-size: your configuration)", on_command_line=0)
-    hidden_size: int = _field(6, "nn.LSTM's hidden_size (with --input-size: your configuration)", on_command_line=0)
+    input_size: int = _field(4, "nn.LSTM's input_size (with --hidden-size: your configuration)", sizes_yours=True)
+    hidden_size: int = _field(6, "nn.LSTM's hidden_size (with --input-size: your configuration)", sizes_yours=True)
     label: str = _field("", "")  # the matrix's name for where a configuration comes from (yours, seed, real-...)
     scale: bool = _field(False, "")  # a real-size configuration: the reduced probe set (see .sizes.REDUCED_PROBES)
 

@@ -111,10 +111,12 @@ class Report:
         return f"{failed.reason} in configuration {failed.name}"
 
     def to_json(self) -> dict[str, object]:
-        data = {"schema_version": SCHEMA_VERSION, **asdict(self)}
-        # schema 3's fields that are now derived: a quick screen, and a per-result list the parameter map leaves empty
-        data["quick"] = self.matrix == "quick"
-        data["results"] = [{**result, "uncompared": []} for result in data["results"]]
+        data: dict[str, object] = {"schema_version": SCHEMA_VERSION}
+        for key, value in asdict(self).items():
+            # schema 3's fields that are now derived, in their places: a quick screen, and a per-result list the
+            # parameter map leaves empty
+            data |= {"quick": self.matrix == "quick"} if key == "matrix" else {}
+            data[key] = [_with_uncompared(r) for r in value] if key == "results" else value
         data["verdict"] = self.verdict
         data["exit_status"] = self.exit_status
         return data
@@ -172,6 +174,15 @@ def _row(config: str, tensor: str, bitwise: str, d: Difference | None) -> str:
         if not d.within_tolerance and d.worst_index is not None and d.max_abs != float("inf"):
             numbers += f", worst at {list(d.worst_index)}, allowed {d.allowed:.2g}"
     return f"{config:<60} {tensor:<24} {bitwise:<8} {numbers}".rstrip()
+
+
+def _with_uncompared(result: dict[str, object]) -> dict[str, object]:
+    """A result's JSON with schema 3's ``uncompared`` (always empty) after ``cell_errors``, where it was."""
+    data: dict[str, object] = {}
+    for key, value in result.items():
+        data[key] = value
+        data |= {"uncompared": []} if key == "cell_errors" else {}
+    return data
 
 
 def legend() -> str:

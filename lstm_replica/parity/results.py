@@ -1,6 +1,6 @@
 """What a check found, as data: the words of its verdicts and one configuration's result.
 
-Nothing here runs a candidate: loading a report (``Report.from_json``, a plot) imports this module, the
+Nothing here runs a candidate: loading a report (:mod:`.report`, a plot) imports this module, the
 comparison rules and the envelope, not the harness that runs candidates. The vocabularies a report is
 written in are ``Literal`` types, checked by mypy wherever they are assigned or compared:
 :data:`Status` (a configuration's result), :data:`Kind` (module or cell candidate), :data:`Stop` (why a
