@@ -586,6 +586,25 @@ def test_select_finds_named_configurations_in_either_matrix_in_the_order_asked()
         select(["nope-1", names[0], "nope-2"], quick=False)
 
 
+def test_a_name_only_the_unrestricted_matrix_holds_is_refused_as_not_applicable():
+    # the restricted matrix of seed 5 has no projection; the unrestricted one of the same seed, thorough or with
+    # your own configuration, names the projected configurations: those are "not applicable", others "unknown"
+    for seed, thorough, yours in ((5, False, None), (6, True, None), (7, False, Config(input_size=3, proj_size=1))):
+        projected = next(c.name for c in default_matrix(seed, (), thorough, yours) if c.proj_size)
+        message = (
+            rf"^Expected configuration names from --list-configs \(for this --seed\), got unknown nope; "
+            rf"not applicable {projected} \(this candidate's matrix is chosen without proj_size\); --list-configs "
+            r"with the same target and options, or configurations\(\) in Python, lists them$"
+        )
+        with pytest.raises(ValueError, match=message):
+            select(
+                ["nope", projected], quick=False, seed=seed, unsupported=["proj_size"], thorough=thorough, yours=yours
+            )
+    unknown = next(c.name for c in default_matrix(8) if c.proj_size)
+    with pytest.raises(ValueError, match=rf"got unknown {unknown}$"):
+        select([unknown], quick=False, seed=9, unsupported=["proj_size"])  # another seed's name: unknown here
+
+
 def test_select_reads_thorough_seed_and_unsupported_into_the_matrix():
     assert len(select(None, quick=False, thorough=True)) == 119, "docs/checking.md: --thorough runs 119 configurations"
     assert len(select(None, quick=False)) == 75, "docs/checking.md: 75 configurations for seed 0"
