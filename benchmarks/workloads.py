@@ -20,7 +20,6 @@ from torch import Tensor, nn
 from lstm_replica import LSTM, LSTMClassifier
 from lstm_replica.fast import FastLSTM
 from lstm_replica.parity import backends
-from parity_tests._support import TorchClassifier  # the pure-torch baseline the tests use as their oracle
 
 # torch.set_num_threads for every CPU measurement; BENCH_THREADS overrides it (the CI smoke test uses 1)
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
@@ -61,6 +60,22 @@ DEEP = Workload(
 SWEEP_LENGTHS = (100, 200, 400, 800)
 SWEEP = tuple(Workload(f"seq{n}", seq_len=n, batch=32, input_size=256, hidden_size=256) for n in SWEEP_LENGTHS)
 WORKLOADS: dict[str, Workload] = {w.name: w for w in (FASTRNNS, CLASSIFIER, DEEP, *SWEEP)}
+
+
+class TorchClassifier(nn.Module):
+    """The classifier's ``nn.LSTM`` baseline as written with torch.nn alone: the top layer's h_n through the head.
+
+    Only timed and measured here, never compared: the parity tests hold their own oracles.
+    """
+
+    def __init__(self, lstm: nn.LSTM, head: nn.Linear) -> None:
+        super().__init__()
+        self.lstm, self.head = lstm, head
+
+    def forward(self, x: Tensor) -> Tensor:
+        _, (h_n, _) = self.lstm(x)
+        top = torch.cat([h_n[-2], h_n[-1]], dim=-1) if self.lstm.bidirectional else h_n[-1]
+        return self.head(top)
 
 
 @dataclass(frozen=True)

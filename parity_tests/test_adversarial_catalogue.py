@@ -312,12 +312,14 @@ def test_broadcasting_hx_accepts_what_nn_lstm_refuses():
     assert cand(x, hx)[0].shape == (4, 3, 5), "the candidate accepted the wrongly shaped hx"
 
 
+@pytest.mark.certificate
 @pytest.mark.parametrize("target", sorted(ADVERSARIAL))
 def test_the_default_check_rejects(target):
     report = check(target, fail_fast=True)
     assert report.exit_status == 1, f"{target} ({ADVERSARIAL[target]}) was not rejected:\n{report.text()}"
 
 
+@pytest.mark.certificate
 @pytest.mark.parametrize("target", sorted(set(ADVERSARIAL) - ADVERSARIAL_SUB_TOLERANCE))
 def test_the_tolerance_check_rejects(target):
     report = check(target, fail_fast=True, tolerance=True)

@@ -107,6 +107,7 @@ def test_a_transposed_recurrent_matrix_is_nn_lstm_cell_with_that_block_transpose
 # --- the check rejects each, and says why ----------------------------------------------------------------
 
 
+@pytest.mark.certificate
 @pytest.mark.parametrize("target", sorted(RESEARCHER_WRONG))
 def test_the_check_rejects_every_researcher_variant(target):
     report = check(target, weights=RESEARCHER_ADAPTER, quick=True, fail_fast=True, tolerance=True)

@@ -71,6 +71,7 @@ def test_the_defect_shows_one_past_the_bound_and_not_at_it(cls: type) -> None:
     assert not torch.equal(got, expected), f"{cls.__name__} equals nn.LSTM one past the bound ({past})"
 
 
+@pytest.mark.certificate
 @pytest.mark.parametrize("cls", list(AT_AND_PAST), ids=lambda cls: cls.__name__)
 def test_the_default_run_meets_and_rejects_it(cls: type) -> None:
     beyond = [c.name for c in configurations(cls) if PAST[cls](c)]

@@ -39,6 +39,7 @@ def test_the_check_rejects_it_at_call_5(cls, tolerance: bool) -> None:
     assert probes == {"call 5: hx by keyword, as a list"}, probes
 
 
+@pytest.mark.certificate
 def test_the_replica_takes_hx_by_keyword_and_as_a_list() -> None:
     report = check("lstm_replica:LSTM", quick=True)
     assert report.exit_status == 0, report.text()

@@ -312,6 +312,7 @@ def _shown_lines_are_printed(sample: list[str], printed: list[str]) -> list[str]
     return missing
 
 
+@pytest.mark.certificate
 def test_the_readme_tour_screen(capsys, monkeypatch) -> None:
     status, out, err = _cli(TOUR_SCREEN[1], ROOT, capsys, monkeypatch)
     assert status == 0, out[-3000:] + err
@@ -367,6 +368,7 @@ def test_the_envelope_samples_are_the_main_jobs() -> None:
     assert f" in all {len(selection)} configurations " in verdict, (len(selection), verdict)
 
 
+@pytest.mark.certificate
 def test_the_clamped_cell_sample(capsys, monkeypatch) -> None:
     sample = _block(*CLAMPED).lines
     status, out, err = _cli(sample[0][2:], ROOT, capsys, monkeypatch)
@@ -448,6 +450,7 @@ def test_the_walkthrough_cell_is_nn_lstm_cell_in_plain_use(tmp_path, monkeypatch
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.certificate
 def test_the_walkthrough_cell_sample_rows(tmp_path, monkeypatch) -> None:
     """The sample's header and first configuration's rows, from a run of that configuration alone."""
     sample = _block(*MY_CELL_SAMPLE).lines
@@ -470,6 +473,7 @@ def test_the_walkthrough_cell_certificate(tmp_path, capsys, monkeypatch) -> None
     assert printed[-1] == sample[-1], printed[-1]
 
 
+@pytest.mark.certificate
 def test_the_walkthrough_fused_cell_is_rejected(tmp_path, capsys, monkeypatch) -> None:
     status, out, err = _cli(FUSED_CHECK[1], _my_cell(tmp_path, fused=True), capsys, monkeypatch)
     assert status == 1, out[-3000:] + err

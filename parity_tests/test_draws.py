@@ -111,6 +111,7 @@ def test_the_note_says_statistical_and_what_was_compared() -> None:
     assert "false-alarm rate <= 1e-06 per certificate" in note, note
 
 
+@pytest.mark.certificate
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_researchers_cell_draws_are_judged_nn_lstm_s(seed: int) -> None:
     report = check(RESEARCHER, weights=ADAPTER, tolerance=True, quick=True, seed=seed, dtypes=["float64"])
@@ -128,6 +129,7 @@ class NoDtypeCell(nn.LSTMCell):
         super().__init__(input_size, hidden_size, bias)
 
 
+@pytest.mark.certificate
 def test_a_constructor_without_dtype_is_named_as_the_cause() -> None:
     torch.manual_seed(0)
     cast = NoDtypeCell(3, 4).double()

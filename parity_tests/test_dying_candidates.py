@@ -18,6 +18,9 @@ from lstm_replica.faces.cli import main
 from lstm_replica.parity import check
 from parity_tests.bad_targets import dying
 
+# every test here runs a check or the CLI over candidates that die, each seconds long: not the fast loop's
+pytestmark = pytest.mark.certificate
+
 ONE_LAYER = "quick-batched-l1-hx-f64-n3-t7-i4h6"
 TWO_LAYERS = "quick-batched-l2-nobias-bf-nohx-f32-n3-t7-i4h6"
 DIED = "the candidate's process died in this configuration"

@@ -326,6 +326,7 @@ def quick_report():
 FIRST_QUICK = "quick-batched-l1-hx-f64-n3-t7-i4h6"
 
 
+@pytest.mark.certificate
 def test_a_check_names_its_seed_and_where_it_came_from(quick_report):
     number = derived_seed(LSTM)
     assert quick_report.provenance["seed"] == f"{number} (derived from the candidate's source; --seed N replays it)"

@@ -111,6 +111,7 @@ def test_bad_input_is_refused_as_the_replica_refuses_it(make_input: object, erro
         FastLSTM(4, 6)(x)
 
 
+@pytest.mark.certificate
 def test_harness_certifies_fast_mode_within_tolerance_except_double_backward() -> None:
     """FastLSTM's hand-written backward is once_differentiable: the certificate is scoped, and says so."""
     report = check(FastLSTM, tolerance=True, unsupported=["double_backward"])

@@ -68,6 +68,7 @@ class ForgetBiasDropped(TensorFlowStyleCell):
         return 0.0
 
 
+@pytest.mark.certificate
 @pytest.mark.parametrize(
     ("cell", "layout"),
     [
@@ -108,6 +109,7 @@ def test_the_tensorflow_layout_fills_what_to_tensorflow_converts(forget_bias: fl
         assert torch.equal(getattr(candidate, name), converted[name]), f"{name} is not to_tensorflow's {name}"
 
 
+@pytest.mark.certificate
 def test_forget_bias_dropped_is_rejected_at_the_forget_gate() -> None:
     report = check(ForgetBiasDropped, weights="tensorflow", tolerance=True, quick=True)
     assert report.exit_status == 1, report.text()
@@ -129,6 +131,7 @@ def test_the_slips_are_wrong_in_plain_use(wrong: type[nn.Module], layout: str, s
     assert difference > 1e-2, f"Expected the slip to show in {'hc'[state]}, got a largest difference of {difference}"
 
 
+@pytest.mark.certificate
 def test_torch_gate_order_under_onnx_names_is_rejected() -> None:
     report = check(TorchOrderOnnxCell, weights="onnx", tolerance=True, quick=True)
     assert report.exit_status == 1, report.text()
@@ -172,6 +175,7 @@ def test_a_forget_bias_that_moves_in_training_is_wrong_in_plain_use() -> None:
     assert difference > 1e-2, f"Expected the moving constant to show in c, got a largest difference of {difference}"
 
 
+@pytest.mark.certificate
 def test_a_forget_bias_that_moves_in_training_is_rejected() -> None:
     report = check(ForgetBiasReadOffTheKernel, weights="tensorflow", tolerance=True, quick=True)
     assert report.exit_status == 1, report.text()

@@ -17,7 +17,7 @@ from lstm_replica.parity.configs import STRUCTURE, assignment_of
 from lstm_replica.parity.matrix import covered_tuples, default_matrix, quick_matrix, required_tuples
 from lstm_replica.parity.progress import Progress
 from lstm_replica.parity.seeds import derived_seed
-from parity_tests.wrong_candidates import cells, modules, rewrites
+from parity_tests.wrong_candidates import REWRITES, cells, modules, rewrites
 
 SEED_CONFIG = "seed-batched-l1-hx-f32-n4-t16-i5h256"
 MATRIX = default_matrix(0)  # check() derives its seed from the candidate: the tests below pass seed=0 to match
@@ -121,6 +121,7 @@ def test_every_tolerance_row_says_why():
         assert min(row.rtol, row.atol) > 0, f"tolerance {key} lacks a size"
 
 
+@pytest.mark.certificate
 @pytest.mark.parametrize("name", [c.name for c in MATRIX])
 def test_the_replica_is_certified_bitwise_in_every_configuration_of_the_default_matrix(lstm_parity, name):
     """One pytest item per configuration, through the plugin's fixture: xdist spreads the certificate."""
@@ -128,6 +129,7 @@ def test_the_replica_is_certified_bitwise_in_every_configuration_of_the_default_
     assert report.results[0].status == "bitwise", report.text()
 
 
+@pytest.mark.certificate
 @pytest.mark.parametrize("candidate", [nn.LSTM, "lstm_replica:LSTM"])
 def test_nn_lstm_itself_and_a_target_string_pass_the_quick_screen(candidate):
     report = check(candidate, quick=True)
@@ -137,6 +139,7 @@ def test_nn_lstm_itself_and_a_target_string_pass_the_quick_screen(candidate):
     assert all(r.status == "bitwise" for r in report.results), report.text()
 
 
+@pytest.mark.certificate
 @pytest.mark.parametrize("candidate", [nn.LSTMCell, LSTMCell])
 def test_cells_are_certified_on_the_matrix_re_covered_without_projection(candidate):
     report = check(candidate, seed=0) if candidate is LSTMCell else check(candidate, seed=0, dtypes=["float64"])
@@ -153,8 +156,10 @@ def test_cells_are_certified_on_the_matrix_re_covered_without_projection(candida
     assert checked.cell_errors["accumulated_max_abs"] == 0.0
 
 
-@pytest.mark.parametrize("candidate", [rewrites.ConcatLSTM, rewrites.ConcatCell])
+@pytest.mark.certificate
+@pytest.mark.parametrize("candidate", REWRITES)
 def test_equal_rewrites_are_within_tolerance_but_reported_as_not_bitwise(candidate):
+    """The catalogue's rewrites (target strings); the suite's one --tolerance certificate of each, default matrix."""
     assert check(candidate).exit_status == 1, "a rewrite is not bitwise and must fail the default standard"
     report = check(candidate, tolerance=True)
     assert report.exit_status == 0, report.text()
@@ -162,6 +167,7 @@ def test_equal_rewrites_are_within_tolerance_but_reported_as_not_bitwise(candida
     assert "within tolerance" in {r.status for r in report.results}
 
 
+@pytest.mark.certificate
 def test_onednn_backend_runs_both_sides_under_the_same_flags():
     bitwise = check(LSTM, backend="onednn", configs=[SEED_CONFIG])
     tolerant = check(LSTM, backend="onednn", configs=[SEED_CONFIG], tolerance=True)
@@ -170,6 +176,7 @@ def test_onednn_backend_runs_both_sides_under_the_same_flags():
     assert tolerant.exit_status == 0, tolerant.text()
 
 
+@pytest.mark.certificate
 def test_first_mismatch_names_step_layer_batch_and_gate():
     location = check(modules.ForgetBias, quick=True).results[0].location
     assert (location.tensor, location.time_step, location.layer, location.gate) == ("output", 0, 0, "f"), location
@@ -181,6 +188,7 @@ def test_first_mismatch_names_step_layer_batch_and_gate():
     assert batch.location.batch_index > 0, f"a reshape keeps batch row 0 at step 0 intact: {batch.location}"
 
 
+@pytest.mark.certificate
 def test_reverse_direction_and_gradient_only_defects_are_located():
     reverse = next(r for r in check(modules.WrongReverse, quick=True).results if r.status == "different")
     assert reverse.location.direction == "reverse", reverse.location
@@ -189,6 +197,7 @@ def test_reverse_direction_and_gradient_only_defects_are_located():
     assert grad.location.tensor == "grad input"
 
 
+@pytest.mark.certificate
 def test_cell_report_separates_single_step_from_accumulated_error():
     result = check(cells.SwappedState, quick=True).results[0]
     assert result.cell_errors["single_step_max_abs"] > 0.0, result.cell_errors
@@ -199,6 +208,7 @@ def test_cell_report_separates_single_step_from_accumulated_error():
     assert errors["accumulated_max_ulps"] >= errors["single_step_max_ulps"] > 0, errors
 
 
+@pytest.mark.certificate
 def test_inputs_modified_and_nondeterminism_are_reported():
     written = check(modules.StateWrittenBack, quick=True).results[0]
     assert written.status == "different", written.reason
@@ -207,6 +217,7 @@ def test_inputs_modified_and_nondeterminism_are_reported():
     assert dropout.checks["same result twice"] is False
 
 
+@pytest.mark.certificate
 def test_seed_replays_and_changes_the_draws():
     first, again = check(modules.OneUlp, quick=True, seed=7), check(modules.OneUlp, quick=True, seed=7)
     other = check(modules.OneUlp, quick=True, seed=8)
@@ -215,6 +226,7 @@ def test_seed_replays_and_changes_the_draws():
     assert first.results[0].steps != other.results[0].steps, "another seed must draw other inputs"
 
 
+@pytest.mark.certificate
 def test_weights_adapter_loads_renamed_parameters():
     target = "parity_tests.wrong_candidates.renamed:WrappedLSTM"
     without = check(target, quick=True)
@@ -226,17 +238,20 @@ def test_weights_adapter_loads_renamed_parameters():
     assert {"grad weight_ih_l0", "grad weight_hh_l0"} <= names, "renamed parameters' gradients must be compared"
 
 
+@pytest.mark.certificate
 def test_assert_lstm_parity_raises_with_the_report():
     assert assert_lstm_parity(LSTM, quick=True).bitwise
     with pytest.raises(AssertionError, match=r"NOT A REPLICA: .* gate f"):
         assert_lstm_parity(modules.ForgetBias, quick=True)
 
 
+@pytest.mark.certificate
 def test_pytest_plugin_is_registered_and_provides_the_fixture(lstm_parity, request):
     assert request.config.pluginmanager.hasplugin("lstm_replica"), "the pytest11 entry point is not loaded"
     assert lstm_parity(LSTMCell, quick=True).exit_status == 0
 
 
+@pytest.mark.certificate
 def test_cli_default_target_quick_with_json(tmp_path, capsys):
     path = tmp_path / "report.json"
     assert main(["check", "--quick", "--no-progress", "--json", str(path)]) == 0
@@ -251,6 +266,7 @@ def test_cli_default_target_quick_with_json(tmp_path, capsys):
     assert len(series["max_abs"]) == len(series["max_ulps"]) == quick_matrix()[0].steps
 
 
+@pytest.mark.certificate
 def test_cli_wrong_candidate_exits_1_and_says_where(capsys):
     assert main(["check", "parity_tests.wrong_candidates.modules:MissingTanh", "--quick"]) == 1
     out = capsys.readouterr().out

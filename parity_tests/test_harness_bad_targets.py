@@ -106,6 +106,7 @@ def test_verbose_shows_the_candidates_traceback_on_stderr(capsys):
     assert "raise RuntimeError(msg)" in captured.err, "the traceback reaches into the candidate's code"
 
 
+@pytest.mark.certificate
 def test_a_hung_candidate_times_out_and_the_rest_is_not_run(capsys):
     handlers = signal.getsignal(signal.SIGALRM), signal.getsignal(signal.SIGPROF)
     started = time.monotonic()
@@ -123,6 +124,7 @@ def test_a_hung_candidate_times_out_and_the_rest_is_not_run(capsys):
     assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0), "the CPU timer must be cancelled"
 
 
+@pytest.mark.certificate
 def test_a_candidate_the_alarm_cannot_reach_is_ended_by_the_watchdog():
     started = time.monotonic()
     done = subprocess.run(

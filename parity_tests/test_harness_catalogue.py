@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from lstm_replica.parity import check
-from parity_tests.wrong_candidates import REWRITES, SUB_TOLERANCE, WRONG
+from parity_tests.wrong_candidates import SUB_TOLERANCE, WRONG
+
+# every test here runs check() over the whole catalogue of wrong candidates (pytest -m "not certificate" skips them)
+pytestmark = pytest.mark.certificate
 
 
 @pytest.mark.parametrize("target", sorted(WRONG))
@@ -27,7 +30,4 @@ def test_tolerance_accepts_only_the_sub_tolerance_defects(target):
         assert "not bitwise" in report.verdict, report.verdict
 
 
-@pytest.mark.parametrize("target", REWRITES)
-def test_rewrites_are_certified_under_tolerance_on_the_default_matrix(target):
-    report = check(target, tolerance=True)
-    assert report.exit_status == 0, report.text()
+# REWRITES' --tolerance certificate: test_harness.py::test_equal_rewrites_are_within_tolerance_but_reported_as_not_bitwise

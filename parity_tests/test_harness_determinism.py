@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from lstm_replica.faces.cli import main
 from lstm_replica.parity import check
 from lstm_replica.parity.matrix import quick_matrix
+
+# every test here runs the CLI's check or check() twice and compares the runs: seconds each, not the fast loop's
+pytestmark = pytest.mark.certificate
 
 CONFIG = quick_matrix()[0].name
 DROPOUT_CONFIG = quick_matrix()[1].name  # 2 layers, dropout 0.25

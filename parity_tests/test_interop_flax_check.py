@@ -77,6 +77,7 @@ def test_what_the_bridge_lacks_is_refused_when_built() -> None:
         FlaxLSTMCell(3, 5, dtype=torch.bfloat16)
 
 
+@pytest.mark.certificate
 @pytest.mark.parametrize("target", ["flax:LSTMCell", "flax:OptimizedLSTMCell"])
 def test_the_flax_targets_are_certified_within_tolerance_and_scoped(target: str) -> None:
     report = check(target, tolerance=True, quick=True)
@@ -97,6 +98,7 @@ def test_the_carry_slip_is_wrong_in_plain_use() -> None:
     assert difference > 1e-2, f"Expected the swapped carry to show in c, got a largest difference of {difference}"
 
 
+@pytest.mark.certificate
 def test_the_carry_slip_is_rejected() -> None:
     report = check(
         CarryAsTorchOrdersIt, weights="per-gate-t", tolerance=True, quick=True, unsupported=["initialisation"]

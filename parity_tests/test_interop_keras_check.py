@@ -141,6 +141,7 @@ def test_bad_input_raises_what_nn_lstm_raises() -> None:
         candidate(x.unsqueeze(0))
 
 
+@pytest.mark.certificate
 def test_the_keras_target_is_certified_within_tolerance_and_scoped() -> None:
     report = check("keras:LSTM", tolerance=True, quick=True)
     assert report.exit_status == 0, report.text()
@@ -153,6 +154,7 @@ def test_the_keras_target_is_certified_within_tolerance_and_scoped() -> None:
     assert any(d.probe.startswith("training step") for r in report.checked for d in r.differences), "no training"
 
 
+@pytest.mark.certificate
 def test_the_keras_target_is_not_bitwise() -> None:
     report = check("keras:LSTM", quick=True)
     assert report.exit_status == 1, report.text()
@@ -175,6 +177,7 @@ def test_hard_sigmoid_is_wrong_in_plain_use() -> None:
     assert difference > 1e-3, f"Expected hard_sigmoid to show in the output, got a largest difference of {difference}"
 
 
+@pytest.mark.certificate
 def test_hard_sigmoid_is_rejected() -> None:
     report = check(keras_2_style, weights="keras", tolerance=True, quick=True, unsupported=["initialisation"])
     assert report.exit_status == 1, report.text()

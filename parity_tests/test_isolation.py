@@ -34,6 +34,7 @@ def test_the_crash_shows_in_plain_use(name: str, code: int) -> None:
     assert "survived" not in done.stdout, "the process must end inside the forward"
 
 
+@pytest.mark.certificate
 @pytest.mark.parametrize(
     ("name", "why"),
     [("SegfaultsOnTwoLayers", "killed by SIGSEGV"), ("ExitsOnTwoLayers", "exit status 0")],
@@ -73,6 +74,7 @@ def copy_weights(candidate: nn.Module, reference: nn.Module) -> None:
     candidate.load_state_dict(reference.state_dict())
 
 
+@pytest.mark.certificate
 def test_a_module_level_class_and_adapter_are_checked_in_the_shared_child() -> None:
     first = check(LSTM, configs=[ONE_LAYER], weights=copy_weights)
     assert first.exit_status == 0, first.text()
@@ -130,6 +132,7 @@ def test_where_no_child_can_be_started_the_check_runs_here_and_says_why(monkeypa
     assert report.provenance["isolation"].startswith(expected), report.provenance
 
 
+@pytest.mark.certificate
 def test_on_result_hears_the_childs_messages_in_this_process() -> None:
     heard: list[tuple[str, object]] = []
     check(
@@ -140,12 +143,14 @@ def test_on_result_hears_the_childs_messages_in_this_process() -> None:
     assert [payload.name for kind, payload in heard if kind == "result"] == [ONE_LAYER], "the death is not the child's"
 
 
+@pytest.mark.certificate
 def test_fail_fast_stops_at_a_death() -> None:
     report = check(dying.ExitsZero, configs=[TWO_LAYERS, ONE_LAYER], fail_fast=True)
     assert [r.name for r in report.results] == [TWO_LAYERS], report.text()
     assert (report.not_run, report.stopped) == ([ONE_LAYER], "after the first difference (--fail-fast)")
 
 
+@pytest.mark.certificate
 def test_a_death_before_any_configuration_could_not_be_checked() -> None:
     report = check(dying.ExitsWhenBuilt, configs=[ONE_LAYER])
     assert report.exit_status == 2, report.text()
@@ -153,6 +158,7 @@ def test_a_death_before_any_configuration_could_not_be_checked() -> None:
     assert report.verdict == expected
 
 
+@pytest.mark.certificate
 def test_a_death_after_the_last_configuration_never_certifies() -> None:
     report = check(dying.DiesInTheDiagnosis, configs=[TWO_LAYERS], tolerance=True)
     assert report.results[0].status == "within tolerance", report.text()
@@ -171,6 +177,7 @@ def test_after_a_limit_the_parent_waits_the_childs_backstop_and_a_grace(
     assert isolation._backstop(payload, 99.0) == expected
 
 
+@pytest.mark.certificate
 def test_a_child_that_falls_silent_is_killed_and_the_run_stops_there(monkeypatch) -> None:
     # SIGSTOP stops the child's alarm and watchdog with it: only the parent's wait can end it
     monkeypatch.setattr(isolation, "_silence", lambda timeout: 120.0)
@@ -194,6 +201,7 @@ def test_the_harnesss_own_exception_is_raised_here_with_the_childs_traceback() -
     )
 
 
+@pytest.mark.certificate
 def test_a_script_without_a_main_guard_is_checked_in_its_own_process_and_told_why(tmp_path) -> None:
     script = tmp_path / "unguarded.py"
     script.write_text(
@@ -211,6 +219,7 @@ def test_a_script_without_a_main_guard_is_checked_in_its_own_process_and_told_wh
     assert done.stderr.count("An attempt has been made to start a new process") == 1, "one try per process"
 
 
+@pytest.mark.certificate
 def test_a_shared_child_that_ended_while_idle_is_replaced() -> None:
     assert check(LSTM, configs=[ONE_LAYER]).exit_status == 0
     idle = isolation._CHILD[0].process

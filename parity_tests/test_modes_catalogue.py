@@ -138,6 +138,7 @@ def test_long_half_precision_sequences_keep_c_in_float32():
     _rejected(m.LongHalfFloat32State, configs=long_half)
 
 
+@pytest.mark.certificate
 def test_a_three_way_combination_is_met_by_every_run():
     torch.manual_seed(0)
     x, state = _x(2, 4, 3), (_x(2, 2, 5), _x(2, 2, 5) + 1)  # x batch-first (N, L, H_in); state (D, N, H)

@@ -72,6 +72,7 @@ def test_zero_state_bug_shows_in_plain_use() -> None:
         model(torch.randn(5, 2, 3, dtype=torch.float64))
 
 
+@pytest.mark.certificate
 def test_refusals_scope_the_certificate_and_the_rest_is_still_covered() -> None:
     report = check(LimitedLSTM)
     assert report.exit_status == 0, report.text()
@@ -85,6 +86,7 @@ def test_refusals_scope_the_certificate_and_the_rest_is_still_covered() -> None:
     assert not any(c["proj_size"] or c["bidirectional"] or c["input_kind"] == "packed" for c in configs)
 
 
+@pytest.mark.certificate
 def test_a_raise_on_a_supported_configuration_is_a_difference_and_the_rest_is_kept() -> None:
     report = check(ZeroStateInFloat32)
     assert report.exit_status == 1, report.text()
@@ -94,6 +96,7 @@ def test_a_raise_on_a_supported_configuration_is_a_difference_and_the_rest_is_ke
     assert any(r.status == "bitwise" for r in report.results), "the other configurations' results must stay"
 
 
+@pytest.mark.certificate
 def test_the_textbook_cell_is_certified_within_tolerance_through_a_named_layout() -> None:
     report = check(TextbookLSTMCell, weights="per-gate-t", tolerance=True, quick=True)
     assert report.exit_status == 0, report.text()
@@ -103,6 +106,7 @@ def test_the_textbook_cell_is_certified_within_tolerance_through_a_named_layout(
     assert {"grad l0.weight_ih", "grad l0.weight_hh", "grad l0.bias_ih", "grad l0.bias_hh"} <= compared
 
 
+@pytest.mark.certificate
 def test_the_hand_written_adapter_gives_the_same_certificate() -> None:
     report = check(TextbookLSTMCell, weights=copy_weights, tolerance=True, quick=True)
     assert report.exit_status == 0, report.text()
@@ -115,6 +119,7 @@ def test_detached_recurrent_weights_show_in_plain_use() -> None:
     assert cell.W_hi.grad is None, "the recurrent matrices never get a gradient"
 
 
+@pytest.mark.certificate
 @pytest.mark.parametrize("weights", ["per-gate-t", copy_weights], ids=["layout", "adapter"])
 def test_detached_recurrent_weights_are_rejected(weights: object) -> None:
     report = check(DetachedRecurrenceCell, weights=weights, tolerance=True, quick=True)
@@ -153,6 +158,7 @@ def _update(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     return torch.sigmoid(o) * torch.tanh(c), c
 
 
+@pytest.mark.certificate
 @pytest.mark.parametrize(("cell", "layout"), [(ConcatCell, "concat"), (X2HCell, "x2h-h2h")])
 def test_layouts_carry_every_gradient_back(cell: type[nn.Module], layout: str) -> None:
     # nn.Linear draws x2h's weights from U(-1/sqrt(input_size), ...), not nn.LSTM's U(-1/sqrt(hidden_size), ...):
@@ -215,6 +221,7 @@ def test_a_global_state_change_shows_in_plain_use() -> None:
         torch.set_default_dtype(torch.float32)
 
 
+@pytest.mark.certificate
 def test_a_global_state_change_is_a_difference_and_is_undone() -> None:
     report = check(SetsDefaultDtype, quick=True)
     assert torch.get_default_dtype() == torch.float32, "the harness must put the default dtype back"
@@ -233,6 +240,7 @@ class NoDouble(LSTM):
         return super().forward(input, hx)
 
 
+@pytest.mark.certificate
 def test_input_probes_run_in_a_dtype_the_candidate_accepts() -> None:
     report = check(NoDouble, unsupported=["float64"], quick=True)
     assert report.exit_status == 0, report.text()

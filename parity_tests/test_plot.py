@@ -46,6 +46,7 @@ def _assert_png(path) -> None:
     assert len(data) > 20_000, f"Expected a drawn figure, got {len(data)} bytes"
 
 
+@pytest.mark.certificate
 def test_cli_plots_a_one_ulp_module(plot, tmp_path, capsys):
     path = tmp_path / "one_ulp.png"
     assert main(["check", ONE_ULP, "--config", CONFIG, "--plot", str(path), "--no-progress"]) == 1
@@ -77,6 +78,7 @@ def test_cli_plots_a_one_ulp_module(plot, tmp_path, capsys):
     assert min(ydata[0]) > 0.0, f"Expected every step off, got max abs per step {ydata[0]}"
 
 
+@pytest.mark.certificate
 def test_cli_plots_onednn_within_tolerance(plot, tmp_path):
     path = tmp_path / "onednn.png"
     argv = ["check", "--backend", "onednn", "--tolerance", "--config", SEED_CONFIG, "--plot", str(path)]
@@ -91,6 +93,7 @@ def test_cli_plots_onednn_within_tolerance(plot, tmp_path):
     assert max(ydata[0]) > 0.0, "oneDNN's kernel is expected to differ from the native path somewhere"
 
 
+@pytest.mark.certificate
 def test_bidirectional_module_splits_h_by_direction(plot):
     report = check(ONE_ULP, configs=[BI_CONFIG])
     title, labels, _ = _panels(plot.render(report, plot.pick(report)))[1]
@@ -112,6 +115,7 @@ def test_nan_steps_are_named_not_drawn(plot):
     assert labels[0] == "output: max abs (NaN or inf at 4 steps, not drawn)", labels
 
 
+@pytest.mark.certificate
 def test_a_bitwise_candidate_still_gets_a_plot_that_says_so(plot, tmp_path):
     path = tmp_path / "bitwise.png"
     assert main(["check", "--config", CONFIG, "--plot", str(path), "--no-progress"]) == 0

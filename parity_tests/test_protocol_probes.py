@@ -224,6 +224,7 @@ REJECTED = [
 ]
 
 
+@pytest.mark.certificate
 @pytest.mark.parametrize(("name", "wanted", "probe"), REJECTED, ids=[r[0] for r in REJECTED])
 def test_the_check_rejects_it_by_its_probe(name: str, wanted: Callable[[Config], bool], probe: str) -> None:
     target = PRO + name

@@ -11,6 +11,7 @@ the rest from its conftest, the recipe untouched); every name of the full list i
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 import subprocess
 import sys
@@ -84,6 +85,7 @@ def _cheapest(selection: list[Config], n: int = 3) -> list[str]:
     return [c.name for c in ranked[:n]]
 
 
+@pytest.mark.certificate
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["lstm_replica:LSTM", "lstm_replica:LSTMCell", "researcher", "lacking"])
 def test_the_readme_recipe_passes_as_written(kind, tmp_path):
@@ -225,6 +227,9 @@ OPTIONS = [
     ),
     *[(["--weights", layout], {"weights": layout}) for layout in LAYOUTS],
     (["--weights", "per-gate", "--dtype", "float64"], {"weights": "per-gate", "dtypes": ["float64"]}),
+]
+# every feature and dtype alone, on the built-in module (the rows above try each kind of target)
+EACH_OPTION = [
     *[(["--unsupported", feature], {"unsupported": [feature]}) for feature in (*FEATURES, *PROBE_FEATURES)],
     *[(["--dtype", dtype], {"dtypes": [dtype]}) for dtype in DTYPES],
 ]
@@ -242,12 +247,21 @@ def test_list_configs_prints_what_check_runs(target, argv, options, capsys, tmp_
         assert not [n for n in listed if re.search(r"-p\d+-", n)], "layouts, cells and refusals have no projection"
 
 
+@pytest.mark.parametrize(("argv", "options"), EACH_OPTION, ids=[" ".join(argv) for argv, _ in EACH_OPTION])
+def test_list_configs_prints_what_check_runs_for_every_feature_and_dtype(argv, options, capsys):
+    assert main(["check", "lstm_replica:LSTM", "--list-configs", *argv]) == 0
+    listed = capsys.readouterr().out.split()
+    assert listed == _check_runs("lstm_replica:LSTM", **options)
+    assert listed == [c.name for c in configurations("lstm_replica:LSTM", **options)]
+
+
 @pytest.mark.parametrize("target", sorted(FRAMEWORKS))
 @pytest.mark.parametrize(
     ("argv", "options"), OPTIONS[:3], ids=[" ".join(argv) or "defaults" for argv, _ in OPTIONS[:3]]
 )
 def test_interop_list_configs_prints_what_check_runs_for_a_framework_target(target, argv, options, capsys):
-    pytest.importorskip(FRAMEWORKS[target].distribution)
+    if importlib.util.find_spec(FRAMEWORKS[target].distribution) is None:
+        pytest.skip(f"{FRAMEWORKS[target].distribution} is not installed (pip install 'lstm-replica[interop]')")
     assert main(["check", target, "--list-configs", *argv]) == 0
     listed = capsys.readouterr().out.split()
     assert listed == _check_runs(target, **options)

@@ -47,6 +47,7 @@ def test_the_classifier_computes_nn_lstm_and_linear_in_plain_use() -> None:
     torch.testing.assert_close(logits, head(state[0]), rtol=1e-12, atol=1e-12, msg="logits differ from nn.LSTMCell's")
 
 
+@pytest.mark.certificate
 @pytest.mark.slow
 def test_the_researchers_cell_is_certified_within_tolerance_at_the_default_seed() -> None:
     done = _cli(f"{EXAMPLE}:ResearcherCell", "--weights", f"{EXAMPLE}:copy_weights", "--tolerance")
@@ -54,6 +55,7 @@ def test_the_researchers_cell_is_certified_within_tolerance_at_the_default_seed(
     assert "VERDICT: REPLICA WITHIN TOLERANCE" in done.stdout, done.stdout[-3000:]
 
 
+@pytest.mark.certificate
 @pytest.mark.slow
 def test_per_gate_matrices_stacked_per_call_are_bitwise_in_float64_and_float32() -> None:
     done = _cli(
@@ -78,6 +80,7 @@ def test_half_precision_sgd_over_split_tensors_rounds_differently_in_plain_use()
     )
 
 
+@pytest.mark.certificate
 def test_the_diagnosis_names_split_tensors_for_a_half_precision_sgd_difference() -> None:
     report = check(
         f"{EXAMPLE}:BitwiseResearcherCell",
@@ -113,6 +116,7 @@ SATURATED_BF16 = {"input_kind": "unbatched", "num_layers": 3, "bidirectional": T
                   "hidden_size": 9}  # fmt: skip
 
 
+@pytest.mark.certificate
 @pytest.mark.parametrize(
     ("seed", "fields", "why"),
     [

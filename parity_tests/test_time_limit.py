@@ -84,6 +84,7 @@ def test_an_explicit_timeout_is_cpu_seconds_and_zero_is_no_limit():
         limit_for(None, -1.0)
 
 
+@pytest.mark.certificate
 def test_a_candidate_computing_forever_is_stopped_by_its_cpu_time_with_nn_lstms_time_named():
     handlers = signal.getsignal(signal.SIGPROF), signal.getsignal(signal.SIGALRM)
     report = check(BurnsCPU, quick=True, timeout=1.0)
@@ -99,6 +100,7 @@ def test_a_candidate_computing_forever_is_stopped_by_its_cpu_time_with_nn_lstms_
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0), "the backstop must be cancelled"
 
 
+@pytest.mark.certificate
 def test_a_candidate_sleeping_forever_is_stopped_by_the_wall_clock_backstop():
     started = time.monotonic()
     report = check(SleepsForever, configs=[CONFIG], timeout=0.2)
@@ -110,6 +112,7 @@ def test_a_candidate_sleeping_forever_is_stopped_by_the_wall_clock_backstop():
     assert backstop in reason, reason
 
 
+@pytest.mark.certificate
 def test_waiting_is_not_counted_against_the_cpu_limit():
     # under the old wall-clock limit of 3 s, the 4 s wait timed out a correct candidate
     WaitsOnceThenExact.waited = False
@@ -118,6 +121,7 @@ def test_waiting_is_not_counted_against_the_cpu_limit():
     assert report.results[0].status == "bitwise", report.results[0].reason
 
 
+@pytest.mark.certificate
 def test_the_default_limit_comes_from_the_measured_reference_time(monkeypatch):
     monkeypatch.setattr(deadline, "FLOOR_S", 0.5)
     monkeypatch.setattr(orchestrate, "reference_seconds", lambda *args: 1e-4)  # 1000 x 0.1 ms < the floor
