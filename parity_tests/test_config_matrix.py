@@ -587,19 +587,22 @@ def test_select_finds_named_configurations_in_either_matrix_in_the_order_asked()
 
 
 def test_a_name_only_the_unrestricted_matrix_holds_is_refused_as_not_applicable():
-    # the restricted matrix of seed 5 has no projection; the unrestricted one of the same seed, thorough or with
-    # your own configuration, names the projected configurations: those are "not applicable", others "unknown"
-    for seed, thorough, yours in ((5, False, None), (6, True, None), (7, False, Config(input_size=3, proj_size=1))):
-        projected = next(c.name for c in default_matrix(seed, (), thorough, yours) if c.proj_size)
+    # the restricted matrix (no projection, one direction) of a seed lacks names the unrestricted one of the same
+    # seed, thorough or with your own configuration holds: those are "not applicable", others "unknown"
+    yours = Config(input_size=3, proj_size=1, label="yours")
+    for seed, thorough, own in ((5, False, None), (6, True, None), (7, False, yours)):
+        full = default_matrix(seed, (), thorough, own)
+        projected = [c.name for c in full if c.proj_size and c.label != "yours"][:1]  # yours runs in any case
+        two_way = next(c.name for c in full if c.bidirectional and not c.proj_size)
+        names = [*projected, two_way]
         message = (
             rf"^Expected configuration names from --list-configs \(for this --seed\), got unknown nope; "
-            rf"not applicable {projected} \(this candidate's matrix is chosen without proj_size\); --list-configs "
-            r"with the same target and options, or configurations\(\) in Python, lists them$"
+            rf"not applicable {', '.join(names)} \(this candidate's matrix is chosen without bidirectional, "
+            r"proj_size\); --list-configs with the same target and options, or configurations\(\) in Python, lists them$"
         )
+        unsupported = ["proj_size", "bidirectional"]
         with pytest.raises(ValueError, match=message):
-            select(
-                ["nope", projected], quick=False, seed=seed, unsupported=["proj_size"], thorough=thorough, yours=yours
-            )
+            select(["nope", *names], quick=False, seed=seed, unsupported=unsupported, thorough=thorough, yours=own)
     unknown = next(c.name for c in default_matrix(8) if c.proj_size)
     with pytest.raises(ValueError, match=rf"got unknown {unknown}$"):
         select([unknown], quick=False, seed=9, unsupported=["proj_size"])  # another seed's name: unknown here

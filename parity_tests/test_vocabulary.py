@@ -40,6 +40,10 @@ def test_an_unknown_key_names_every_key_accepted():
 def test_a_field_given_twice_under_two_names_is_refused(alias, name):
     with pytest.raises(ConfigKeysError, match=f"^Expected each Config field once, got both {alias} and {name}$"):
         Config.from_fields({alias: 3, name: 3})
+    with pytest.raises(
+        ConfigKeysError, match=r"^Expected each Config field once, got both seq_len and steps, batch_size and batch$"
+    ):
+        Config.from_fields({"seq_len": 3, "steps": 3, "batch_size": 2, "batch": 2})
 
 
 def test_the_command_line_flags_are_the_config_fields():
@@ -167,6 +171,11 @@ def test_the_json_report_keeps_schema_3s_fields(matrix, quick):
         "quick", "matrix", "envelope", "ruled_out", "verdict", "exit_status",
     }  # fmt: skip
     assert set(data) == expected
+    keys = list(data)
+    assert keys[:2] == ["schema_version", "candidate"], keys
+    assert keys[keys.index("quick") + 1] == "matrix", "quick where schema 3 had it: before matrix"
+    assert keys[-2:] == ["verdict", "exit_status"], keys
+    assert list(result)[list(result).index("uncompared") - 1] == "cell_errors", "uncompared after cell_errors"
     assert set(result) == {
         "config", "status", "reason", "differences", "checks", "location", "steps", "cell_errors", "uncompared",
         "audit", "skipped", "repeatability",
