@@ -197,7 +197,7 @@ NOT_RUN: dict[tuple[str, str], str] = {
     **{
         ("docs/mutation.md", line): MUTATION
         for line in [
-            "nox -s mutants -- harness     # the harness's judging code: parity/compare.py, configs.py, report.py",
+            "nox -s mutants -- harness     # the harness's judging code: parity/compare, configs, matrix, sizes, report, results",
             "nox -s mutants -- core        # the replica's core (see \"The replica's core\" below)",
             "nox -s mutants                # both",
             'nox -s mutants -- "lstm_replica.parity.report.*"   # any mutant names or globs go to `mutmut run` as they are',
