@@ -32,24 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["LSTM", "FastLSTM", "LSTMCell", "LSTMClassifier", "check"]
 __version__ = "0.1.0"
 
-# The names this package exported before the modules / functions split, and their new homes (one release).
-_MOVED = {
-    **dict.fromkeys(
-        (
-            "CellRecurrence",
-            "CellWeights",
-            "NativeRecurrence",
-            "Recurrence",
-            "input_projection",
-            "layer_stack",
-            "lstm_cell_step",
-            "lstm_step",
-            "top_layer_state",
-        ),
-        "lstm_replica.functional",
-    ),
-    **dict.fromkeys(("load_checkpoint", "load_state_dict_file", "save_checkpoint"), "lstm_replica.checkpoint"),
-}
+# The names this package exported before the modules / functions split live in these two submodules now: each
+# old name is its new module's (one release, with a warning)
+_MOVED = {name: module for module in (functional, checkpoint) for name in module.__all__}
 
 
 def __getattr__(name: str) -> object:
@@ -60,8 +45,9 @@ def __getattr__(name: str) -> object:
         globals()["check"] = check
         return check
     if name in _MOVED:
-        warnings.warn(moved_message(f"lstm_replica.{name}", _MOVED[name]), DeprecationWarning, stacklevel=2)
-        return getattr(checkpoint if _MOVED[name] == "lstm_replica.checkpoint" else functional, name)
+        module = _MOVED[name]
+        warnings.warn(moved_message(f"lstm_replica.{name}", module.__name__), DeprecationWarning, stacklevel=2)
+        return getattr(module, name)
     msg = f"module 'lstm_replica' has no attribute {name!r}"
     raise AttributeError(msg)
 
